@@ -1,0 +1,165 @@
+"""The ``synthpathology`` command line.
+
+User errors (bad files, refused seeds) exit with status 2 and a one-line message on stderr;
+Ctrl-C exits with 130. Long work shows a progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import SynthPathologyError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _triple(text: str) -> tuple[float, float, float]:
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_lesion_options(parser: argparse.ArgumentParser) -> None:
+    """Seed, size, orientation and composition options shared by commands that place a lesion."""
+    parser.add_argument("--seed-ras", type=_triple, required=True, metavar="X,Y,Z",
+                        help="lesion center in RAS mm, as Slicer shows it")
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--diameter", type=float, metavar="D", help="tumor-core diameter in mm")
+    size.add_argument("--diameters", type=_triple, metavar="A,B,C",
+                      help="tumor-core diameters in mm along the lesion axes")
+    parser.add_argument("--orientation", type=_triple, default=(0.0, 0.0, 0.0), metavar="RX,RY,RZ",
+                        help="rotation of the lesion axes about x, y, z in degrees (default 0,0,0)")
+    parser.add_argument("--edema-mm", type=float, default=8.0, help="edema extent beyond the core in mm (default 8)")
+    parser.add_argument("--necrosis", type=float, default=0.3, help="necrotic fraction of the core, 0-0.9 (default 0.3)")
+    parser.add_argument("--rim-mm", type=float, default=3.0, help="enhancing rim thickness in mm (default 3)")
+    parser.add_argument("--random-seed", type=int, default=0, help="random seed of the lesion shape (default 0)")
+
+
+def lesion_spec_from_args(args: argparse.Namespace, pathology: str = "glioma"):
+    """The :class:`LesionSpec` described by :func:`_add_lesion_options`' options."""
+    from .image_io import ras_to_lps
+    from .lesion_spec import Composition, LesionSpec
+
+    diameters = args.diameters if args.diameters is not None else (args.diameter,) * 3
+    return LesionSpec(
+        center_lps=ras_to_lps(args.seed_ras),
+        diameters_mm=diameters,
+        orientation_deg=args.orientation,
+        composition=Composition(edema_extent_mm=args.edema_mm, necrosis_fraction=args.necrosis,
+                                rim_thickness_mm=args.rim_mm),
+        pathology=pathology,
+        random_seed=args.random_seed,
+    )
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from .default_brain import load_brain, load_default_brain
+    from .phantom import PhantomOptions, write_phantom_dataset
+
+    if (args.t1 is None) != (args.mask is None):
+        raise SynthPathologyError("--t1 and --mask go together: give both or neither")
+    options = PhantomOptions(resolution_mm=float(args.resolution), healthy=args.healthy)
+    brain = load_brain(args.t1, args.mask) if args.t1 else load_default_brain(options.resolution_mm)
+    folders = write_phantom_dataset(Path(args.out), args.cases, args.seed, options, brain=brain,
+                                    naming=args.naming)
+    print(f"wrote {len(folders)} case(s) to {args.out}")
+    return 0
+
+
+def cmd_lesion(args: argparse.Namespace) -> int:
+    from .brats import NAMINGS, read_brats_case
+    from .image_io import write_image
+    from .info import format_label_volumes
+    from .lesion import generate_lesion
+    from .tissue import estimate_tissue_maps
+
+    case = read_brats_case(args.case, contrasts=("t1",))
+    spec = lesion_spec_from_args(args)
+    mask = case.mask()
+    white_matter = estimate_tissue_maps(case.images["t1"], mask).wm
+    label = generate_lesion(spec, case.reference, mask, white_matter)
+    write_image(NAMINGS[args.naming].to_file(label), args.out)
+    print(f"wrote {args.out}: {format_label_volumes(label, spec.pathology)}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .info import describe_path
+
+    for line in describe_path(Path(args.path)):
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthpathology",
+        description="Synthesize 3D brain MRI with pathology: phantoms, lesion geometry, case inspection.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    phantom = commands.add_parser(
+        "phantom", help="write BraTS-layout phantom cases (T1, T1c, T2, FLAIR + label)",
+        description="Simulate multi-contrast brain MRI cases with or without a glioma, from the "
+                    "built-in MNI152 brain or from your own skull-stripped T1 and brain mask.")
+    phantom.add_argument("--cases", type=_positive_int, required=True, help="number of cases")
+    phantom.add_argument("--out", required=True, help="output dataset folder")
+    phantom.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    phantom.add_argument("--healthy", action="store_true", help="no tumor (empty labels)")
+    phantom.add_argument("--resolution", type=int, choices=(1, 2), default=1, help="voxel size in mm (default 1)")
+    phantom.add_argument("--t1", help="skull-stripped T1 to build the phantom from (with --mask)")
+    phantom.add_argument("--mask", help="brain mask of --t1")
+    phantom.add_argument("--naming", choices=("2021", "2023"), default="2023", help="BraTS file naming (default 2023)")
+    phantom.set_defaults(run=cmd_phantom)
+
+    lesion = commands.add_parser(
+        "lesion", help="write a lesion label map placed at a seed on a case's grid",
+        description="Generate a glioma label map (NCR, ED, ET) around a seed point on a case's grid. "
+                    "Edema follows the white matter estimated from the case's T1.")
+    lesion.add_argument("--case", required=True, help="BraTS case folder (needs at least the T1)")
+    _add_lesion_options(lesion)
+    lesion.add_argument("--out", required=True, help="output label file (.nii.gz, .nrrd, .mha)")
+    lesion.add_argument("--naming", choices=("2021", "2023"), default="2023",
+                        help="label values of the output: 2023 (ET=3, default) or 2021 (ET=4)")
+    lesion.set_defaults(run=cmd_lesion)
+
+    info = commands.add_parser(
+        "info", help="summarize an image, a case folder or a dataset",
+        description="Print contrasts, grid, spacing, labels and label volumes of an image file, "
+                    "a BraTS case folder or a dataset folder of cases.")
+    info.add_argument("path", help="image file, DICOM folder, case folder or dataset folder")
+    info.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SynthPathologyError as exc:
+        print(f"synthpathology {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"synthpathology {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Glioma lesion geometry: an irregular, smooth tumor core with necrosis inside an enhancing rim,
+and peritumoral edema that spreads preferentially along white matter.
+
+The shape is defined in continuous physical space (LPS mm, relative to the seed), so one spec gives
+the same lesion on any grid, up to voxelization:
+
+- Core: a star-shaped body in the lesion frame q = R^T (p - c) / semi_axes (R = the lesion axes):
+  the voxels with |q| <= level * r(q / |q|), where r is 1 plus a smooth random function of the
+  direction (amplitude set by ``irregularity``). The level makes the body's volume equal to the
+  ellipsoid volume of the requested diameters, and c is shifted so the body's centroid is the
+  seed; both come from a quadrature over the sphere, so they do not depend on the grid or on the
+  crop.
+- Necrosis: the deepest ``necrosis_fraction`` of the (brain-clipped) core, at least the rim
+  thickness from its surface, with a smooth random perturbation so it is not concentric.
+- Enhancing tumor: the rest of the core.
+- Edema: voxels whose geodesic arrival time from the core (fast marching) is within
+  ``edema_extent_mm``. Speed is 1 mm per unit time in white matter and ``GREY_MATTER_SPEED`` where
+  the white-matter probability is 0 (uniform 1 without a map), times a smooth random factor in
+  [1 - ``EDEMA_SPEED_NOISE``, 1], and 0 outside the brain. So edema reaches at most
+  ``edema_extent_mm`` along white matter and about a third of it across grey matter.
+
+Every random choice draws from ``np.random.default_rng(spec.random_seed)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import SimpleITK as sitk
+
+from .lesion_spec import Composition, LesionSpec
+
+# Core surface: radius factor r = 1 + irregularity * SURFACE_AMPLITUDE * g, g in [-1, 1], a sum of
+# random cosines of the direction; angular frequencies in radians per unit of direction (a few lobes).
+SURFACE_AMPLITUDE = 0.6
+SURFACE_TERMS = 8
+SURFACE_FREQUENCIES = (2.0, 5.0)
+# Directions of the quadrature that calibrates the core's volume and centroid.
+QUADRATURE_DIRECTIONS = 4096
+
+# Necrosis: depth (mm) perturbed by NECROSIS_NOISE x the core's largest depth, a field of the
+# lesion-frame coordinates with the frequencies below (radians per semi-axis).
+NECROSIS_NOISE = 0.3
+NECROSIS_TERMS = 6
+NECROSIS_FREQUENCIES = (1.5, 4.0)
+
+# Edema: relative speed across grey matter, and the smooth random slowing (wavelengths in mm).
+GREY_MATTER_SPEED = 0.3
+EDEMA_SPEED_NOISE = 0.4
+EDEMA_TERMS = 6
+EDEMA_WAVELENGTHS_MM = (10.0, 30.0)
+
+Field = Callable[[np.ndarray], np.ndarray]
+
+
+def glioma_regions(
+    spec: LesionSpec, grid: sitk.Image, brain: np.ndarray, white_matter: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Sub-region masks of the glioma that ``spec`` asks for, on ``grid``.
+
+    Args:
+        spec: the lesion request (seed in LPS mm, diameters in mm, orientation, composition).
+        grid: a crop of the reference image; only its geometry (size, spacing, origin, direction)
+            is used. It must hold the whole core plus the edema extent around it.
+        brain: brain mask on ``grid``, bool (z, y, x).
+        white_matter: white-matter probability in [0, 1] on ``grid`` (z, y, x), or None.
+
+    Returns:
+        Disjoint bool (z, y, x) masks {"necrosis", "enhancing", "edema"}, all inside ``brain``.
+    """
+    core_rng, necrosis_rng, edema_rng = np.random.default_rng(spec.random_seed).spawn(3)
+    core = tumor_core(spec, grid, core_rng) & brain
+    depth = _depth_mm(core, grid)
+    necrosis = _necrosis(core, depth, spec, grid, necrosis_rng)
+    edema = _edema(core, depth, brain, white_matter, spec, grid, edema_rng)
+    return {"necrosis": necrosis, "enhancing": core & ~necrosis, "edema": edema}
+
+
+def tumor_core(spec: LesionSpec, grid: sitk.Image, rng: np.random.Generator) -> np.ndarray:
+    """The irregular core on ``grid``, not clipped to the brain: bool (z, y, x).
+
+    Its continuous volume is the ellipsoid volume of ``spec.diameters_mm`` and its continuous
+    centroid is ``spec.center_lps`` (see the module docstring).
+    """
+    surface = _random_cosines(rng, SURFACE_TERMS, SURFACE_FREQUENCIES)
+    sphere = _fibonacci_sphere(QUADRATURE_DIRECTIONS)
+    peak = np.abs(surface(sphere)).max()
+    amplitude = spec.composition.irregularity * SURFACE_AMPLITUDE / peak
+
+    def radius(directions: np.ndarray) -> np.ndarray:
+        return 1.0 + amplitude * surface(directions)
+
+    # In the unit-ball frame: volume = mean(R^3) * 4 pi / 3, centroid = 3/4 sum(R^4 u) / sum(R^3),
+    # with R = level * radius(u); the unit ball's volume is the target.
+    r = radius(sphere)
+    level = np.mean(r**3) ** (-1.0 / 3.0)
+    centroid_q = 0.75 * level * (sphere @ r**4) / np.sum(r**3)
+    semi_axes = np.asarray(spec.diameters_mm) / 2.0
+    axes = spec.rotation()
+    center = np.asarray(spec.center_lps) - axes @ (semi_axes * centroid_q)
+
+    q = frame_coordinates(grid, center, axes, semi_axes)
+    norm = np.sqrt(np.sum(q**2, axis=0))
+    directions = q / np.maximum(norm, 1e-9)
+    return norm <= level * radius(directions)
+
+
+def frame_coordinates(grid: sitk.Image, center: np.ndarray, axes: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
+    """Coordinates of ``grid``'s voxel centres in a frame, shape (3, z, y, x).
+
+    The frame has its origin at ``center`` (LPS mm) and axes the columns of ``axes`` (3x3,
+    orthonormal, LPS); coordinate k is divided by ``scale[k]`` (mm).
+    """
+    direction = np.reshape(grid.GetDirection(), (3, 3))
+    step = direction * np.asarray(grid.GetSpacing())  # column k: LPS step of index k
+    scale = np.broadcast_to(np.asarray(scale, float), (3,))
+    matrix = (axes.T @ step) / scale[:, None]
+    offset = axes.T @ (np.asarray(grid.GetOrigin()) - center) / scale
+    nx, ny, nz = grid.GetSize()
+    ix, iy, iz = np.arange(nx)[None, None, :], np.arange(ny)[None, :, None], np.arange(nz)[:, None, None]
+    return np.stack([offset[m] + matrix[m, 0] * ix + matrix[m, 1] * iy + matrix[m, 2] * iz for m in range(3)])
+
+
+def _random_cosines(rng: np.random.Generator, n_terms: int, frequencies: tuple[float, float]) -> Field:
+    """A smooth random field: the mean of ``n_terms`` plane cosines with random directions,
+    angular frequencies in ``frequencies`` and phases. Takes points (3, ...) and returns values
+    in [-1, 1] of shape (...)."""
+    normals = rng.normal(size=(n_terms, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    waves = normals * rng.uniform(*frequencies, size=(n_terms, 1))
+    phases = rng.uniform(0.0, 2.0 * np.pi, size=n_terms)
+
+    def field(points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points)
+        total = np.zeros(points.shape[1:])
+        for wave, phase in zip(waves, phases):
+            total += np.cos(np.tensordot(wave, points, axes=1) + phase)
+        return total / n_terms
+
+    return field
+
+
+def _fibonacci_sphere(n: int) -> np.ndarray:
+    """``n`` nearly evenly spread unit vectors, shape (3, n): equal-weight quadrature on the sphere."""
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    azimuth = np.pi * (1.0 + np.sqrt(5.0)) * i
+    ring = np.sqrt(1.0 - z**2)
+    return np.stack([ring * np.cos(azimuth), ring * np.sin(azimuth), z])
+
+
+def _depth_mm(core: np.ndarray, grid: sitk.Image) -> np.ndarray:
+    """Distance (mm) of each core voxel from the core's outermost voxel layer (0 on that layer,
+    negative outside the core), float (z, y, x)."""
+    image = sitk.GetImageFromArray(core.astype(np.uint8))
+    image.CopyInformation(grid)
+    distance = sitk.SignedMaurerDistanceMap(image, insideIsPositive=True, squaredDistance=False, useImageSpacing=True)
+    return sitk.GetArrayFromImage(distance)
+
+
+def _necrosis(core: np.ndarray, depth: np.ndarray, spec: LesionSpec, grid: sitk.Image, rng: np.random.Generator) -> np.ndarray:
+    """The necrotic part of ``core``: bool (z, y, x).
+
+    The ``necrosis_fraction`` x core voxels with the highest perturbed depth, among voxels at
+    least the rim thickness deep. Voxels also lie deeper than one voxel diagonal, so necrosis
+    never touches a non-core voxel (26-neighbourhood). A core too thin for its rim gets less
+    necrosis than asked, or none.
+    """
+    composition: Composition = spec.composition
+    wanted = int(round(composition.necrosis_fraction * np.count_nonzero(core)))
+    min_depth = max(composition.rim_thickness_mm, float(np.linalg.norm(grid.GetSpacing())))
+    candidates = core & (depth >= min_depth)
+    available = np.count_nonzero(candidates)
+    if wanted == 0 or available == 0:
+        return np.zeros_like(core)
+    semi_axes = np.asarray(spec.diameters_mm) / 2.0
+    q = frame_coordinates(grid, np.asarray(spec.center_lps), spec.rotation(), semi_axes)
+    noise = _random_cosines(rng, NECROSIS_TERMS, NECROSIS_FREQUENCIES)(q[:, candidates])
+    score = depth[candidates] + NECROSIS_NOISE * depth.max() * noise
+    keep = min(wanted, available)
+    threshold = np.partition(score, available - keep)[available - keep]
+    necrosis = np.zeros_like(core)
+    necrosis[candidates] = score >= threshold
+    return necrosis
+
+
+def _edema(
+    core: np.ndarray,
+    depth: np.ndarray,
+    brain: np.ndarray,
+    white_matter: np.ndarray | None,
+    spec: LesionSpec,
+    grid: sitk.Image,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Edema around ``core``: brain voxels outside the core reached within ``edema_extent_mm``
+    by a front leaving the core's surface (see the module docstring), bool (z, y, x)."""
+    extent = spec.composition.edema_extent_mm
+    if extent == 0 or not core.any():
+        return np.zeros_like(core)
+    tissue = 1.0 if white_matter is None else GREY_MATTER_SPEED + (1.0 - GREY_MATTER_SPEED) * np.clip(white_matter, 0, 1)
+    wavelengths = np.asarray(EDEMA_WAVELENGTHS_MM)
+    frequencies = tuple(2.0 * np.pi / wavelengths[::-1])
+    mm = frame_coordinates(grid, np.asarray(spec.center_lps), np.eye(3), 1.0)
+    slowing = 1.0 - EDEMA_SPEED_NOISE * 0.5 * (1.0 + _random_cosines(rng, EDEMA_TERMS, frequencies)(mm))
+    speed = sitk.GetImageFromArray((tissue * slowing * brain).astype(np.float32))
+    speed.CopyInformation(grid)
+
+    surface = np.argwhere(core & (depth == 0))[:, ::-1]  # (x, y, z) indices for ITK
+    marching = sitk.FastMarchingImageFilter()
+    marching.SetTrialPoints(surface.tolist())
+    marching.SetStoppingValue(extent * 1.5)  # a margin: the front stops once past the extent
+    arrival = sitk.GetArrayFromImage(marching.Execute(speed))
+    return (arrival <= extent) & brain & ~core

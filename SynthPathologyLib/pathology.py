@@ -1,0 +1,115 @@
+"""Pathology definitions: data, registered by name.
+
+A pathology names its label values (with names and display colors), the MR contrasts its models
+expect, the generator of its lesion shape and its default model. Label values follow the
+library's internal convention; file conventions that differ (BraTS 2021 stores enhancing tumor
+as 4) are translated at read and write time by :mod:`SynthPathologyLib.brats`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import CaseError, SynthPathologyError
+from .glioma_shape import glioma_regions
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """One label value of a pathology's label map.
+
+    ``region`` is the role the shape generator fills (e.g. "necrosis"); ``color`` is RGB in [0, 1].
+    """
+
+    value: int
+    name: str
+    abbreviation: str
+    region: str
+    color: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Pathology:
+    """A pathology the library can synthesize.
+
+    ``shape`` builds the lesion's sub-region masks from a :class:`~SynthPathologyLib.lesion_spec.LesionSpec`
+    (see :func:`SynthPathologyLib.glioma_shape.glioma_regions` for the signature); ``core_regions``
+    are the regions that make the lesion's core (its centroid and volume follow the seed and size).
+    """
+
+    name: str
+    display_name: str
+    labels: tuple[LabelInfo, ...]
+    contrasts: tuple[str, ...]
+    core_regions: tuple[str, ...]
+    shape: Callable[..., dict[str, np.ndarray]]
+    default_model: str
+
+    @property
+    def label_values(self) -> tuple[int, ...]:
+        return tuple(label.value for label in self.labels)
+
+    @property
+    def core_values(self) -> tuple[int, ...]:
+        return tuple(label.value for label in self.labels if label.region in self.core_regions)
+
+    def value_of(self, region: str) -> int:
+        """The label value that marks ``region``."""
+        for label in self.labels:
+            if label.region == region:
+                return label.value
+        raise KeyError(f"pathology {self.name!r} has no region {region!r}")
+
+    def check_label(self, label: sitk.Image, source: str) -> None:
+        """Raise :class:`CaseError` if ``label`` holds values outside 0 and this pathology's labels."""
+        values = np.unique(sitk.GetArrayViewFromImage(label))
+        unknown = sorted(set(values.tolist()) - {0, *self.label_values})
+        if unknown:
+            raise CaseError(
+                f"{source}: label values {unknown} are not {self.name} labels "
+                f"(expected 0 and {', '.join(f'{l.value} {l.abbreviation}' for l in self.labels)})"
+            )
+
+
+_REGISTRY: dict[str, Pathology] = {}
+
+
+def register_pathology(pathology: Pathology) -> None:
+    """Make ``pathology`` available by name; a name can be registered once."""
+    if pathology.name in _REGISTRY:
+        raise ValueError(f"pathology {pathology.name!r} is already registered")
+    _REGISTRY[pathology.name] = pathology
+
+
+def get_pathology(name: str) -> Pathology:
+    """The registered pathology called ``name``; a clear error lists the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SynthPathologyError(
+            f"unknown pathology {name!r} (known: {', '.join(sorted(_REGISTRY))})"
+        ) from None
+
+
+def pathology_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+GLIOMA = Pathology(
+    name="glioma",
+    display_name="Glioma (BraTS)",
+    labels=(
+        LabelInfo(1, "necrotic tumor core", "NCR", "necrosis", (0.90, 0.20, 0.20)),
+        LabelInfo(2, "peritumoral edema", "ED", "edema", (0.30, 0.80, 0.30)),
+        LabelInfo(3, "enhancing tumor", "ET", "enhancing", (1.00, 0.85, 0.10)),
+    ),
+    contrasts=("t1", "t1c", "t2", "flair"),
+    core_regions=("necrosis", "enhancing"),
+    shape=glioma_regions,
+    default_model="glioma_phantom_pix2pix",
+)
+register_pathology(GLIOMA)
