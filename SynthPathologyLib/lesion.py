@@ -5,7 +5,8 @@ Both refuse, with :class:`LesionPlacementError` naming the seed (RAS and LPS), a
 image or outside the brain mask, and a lesion that cannot fit in the brain: a core larger than the
 brain (largest diameter over the brain's largest bounding-box side, or volume over the brain's
 volume), or less than ``MIN_CORE_INSIDE`` of the core's volume left inside the brain after
-clipping.
+clipping. They also refuse a core under ``MIN_CORE_VOXELS`` voxels of the reference image, which
+voxelization cannot draw at the asked volume.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import SimpleITK as sitk
 from .errors import LesionPlacementError
 from .image_io import copy_geometry, lps_to_ras, require_same_grid
 from .lesion_spec import LesionSpec
-from .pathology import Pathology, get_pathology
+from .pathology import get_pathology
 
 # Fraction of the requested core volume that must lie inside the brain after clipping.
 MIN_CORE_INSIDE = 0.5
+# Smallest core, in voxels of the reference image: below it voxelization error swamps the shape
+# (and the inside fraction).
+MIN_CORE_VOXELS = 20
 
 
 def generate_lesion(
@@ -102,24 +106,32 @@ def place_label_map(
     info.check_label(label, "lesion label map")
     brain = _brain_array(brain_mask, reference)
     _check_seed(center_lps, reference, brain)
-    points = _core_points_lps(label, info)
-    volume = len(points) * _voxel_mm3(label) * scale**3
-    _check_size(center_lps, float(np.ptp(points, axis=0).max()) * scale, volume, reference, brain)
+    core = _core_points_lps(label, info.core_values)
+    centroid = core.mean(axis=0)
+    volume = len(core) * _voxel_mm3(label) * scale**3
+    _check_size(center_lps, float(np.ptp(core, axis=0).max()) * scale, volume, reference, brain)
 
     rotation = sitk.Euler3DTransform()
     rotation.SetComputeZYX(True)  # R = Rz Ry Rx, as LesionSpec.rotation
     rotation.SetRotation(*np.deg2rad(orientation_deg))
     # Resampling maps each output point back into the source: y -> R^T (y - seed) / scale + centroid.
     transform = sitk.AffineTransform(3)
-    transform.SetCenter(tuple(center_lps))
+    transform.SetCenter(tuple(float(v) for v in center_lps))
     transform.SetMatrix(tuple((np.reshape(rotation.GetMatrix(), (3, 3)).T / scale).ravel()))
-    transform.SetTranslation(tuple(points.mean(axis=0) - np.asarray(center_lps)))
-    placed = sitk.Resample(sitk.Cast(label, sitk.sitkUInt8), reference, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    transform.SetTranslation(tuple(centroid - np.asarray(center_lps, float)))
+    # Only the crop the placed lesion can cover is resampled (a full 1 mm grid takes ~1 s).
+    lesion = _points_lps(label, sitk.GetArrayViewFromImage(label) != 0)
+    reach = np.linalg.norm(lesion - centroid, axis=1).max() * scale
+    crop, box = _crop_around(reference, center_lps, reach + max(reference.GetSpacing()))
+    placed = sitk.Resample(
+        sitk.Cast(label, sitk.sitkUInt8), crop, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+    )
 
-    array = sitk.GetArrayFromImage(placed) * brain
-    core_voxels = np.count_nonzero(np.isin(array, info.core_values))
+    result = np.zeros(brain.shape, np.uint8)
+    result[box] = sitk.GetArrayViewFromImage(placed) * brain[box]
+    core_voxels = np.count_nonzero(np.isin(result[box], info.core_values))
     _check_core_inside(center_lps, core_voxels * _voxel_mm3(reference), volume)
-    return copy_geometry(array.astype(np.uint8), reference)
+    return copy_geometry(result, reference)
 
 
 def core_centroid_lps(label: sitk.Image, pathology: str = "glioma") -> np.ndarray:
@@ -128,18 +140,25 @@ def core_centroid_lps(label: sitk.Image, pathology: str = "glioma") -> np.ndarra
     Raises:
         LesionPlacementError: the label has no core voxel.
     """
-    return _core_points_lps(label, get_pathology(pathology)).mean(axis=0)
+    return _core_points_lps(label, get_pathology(pathology).core_values).mean(axis=0)
 
 
-def _core_points_lps(label: sitk.Image, pathology: Pathology) -> np.ndarray:
-    """Physical LPS (mm) positions of the label's core voxels, shape (n, 3)."""
-    core = np.isin(sitk.GetArrayViewFromImage(label), pathology.core_values)
-    if not core.any():
-        values = ", ".join(map(str, pathology.core_values))
-        raise LesionPlacementError(f"lesion label map has no tumor core (no voxel with value {values})")
-    xyz = np.argwhere(core)[:, ::-1].astype(float)
-    direction = np.reshape(label.GetDirection(), (3, 3))
-    return np.asarray(label.GetOrigin()) + (xyz * np.asarray(label.GetSpacing())) @ direction.T
+def _core_points_lps(label: sitk.Image, core_values: tuple[int, ...]) -> np.ndarray:
+    """Physical LPS positions (mm) of the label's core voxels, shape (n, 3); refuses an empty core."""
+    points = _points_lps(label, np.isin(sitk.GetArrayViewFromImage(label), core_values))
+    if len(points) == 0:
+        raise LesionPlacementError(
+            f"label map has no tumor core (no voxel with value {', '.join(map(str, core_values))})"
+        )
+    return points
+
+
+def _points_lps(image: sitk.Image, mask: np.ndarray) -> np.ndarray:
+    """Physical LPS positions (mm) of the voxels of ``image`` where ``mask`` (z, y, x) is true,
+    shape (n, 3)."""
+    xyz = np.argwhere(mask)[:, ::-1].astype(float)
+    direction = np.reshape(image.GetDirection(), (3, 3))
+    return np.asarray(image.GetOrigin()) + (xyz * np.asarray(image.GetSpacing())) @ direction.T
 
 
 def _brain_array(brain_mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
@@ -149,8 +168,8 @@ def _brain_array(brain_mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
 
 
 def _seed_error(seed_lps: tuple[float, float, float], problem: str) -> LesionPlacementError:
-    ras = ", ".join(f"{v:.1f}" for v in lps_to_ras(seed_lps))
-    lps = ", ".join(f"{v:.1f}" for v in seed_lps)
+    ras = ", ".join(f"{v + 0.0:.1f}" for v in lps_to_ras(seed_lps))  # + 0.0 turns -0.0 into 0.0
+    lps = ", ".join(f"{v + 0.0:.1f}" for v in seed_lps)
     return LesionPlacementError(f"seed at RAS ({ras}) mm [LPS ({lps})]: {problem}")
 
 
@@ -158,7 +177,7 @@ def _check_seed(seed: tuple[float, float, float], reference: sitk.Image, brain: 
     """Refuse a seed outside the image or outside the brain."""
     index = np.asarray(reference.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in seed)))
     size = np.asarray(reference.GetSize())
-    if np.any(index < -0.5) or np.any(index >= size - 0.5):
+    if not np.all((index >= -0.5) & (index < size - 0.5)):  # also refuses NaN
         raise _seed_error(seed, "outside the image")
     x, y, z = np.floor(index + 0.5).astype(int)
     if not brain[z, y, x]:
@@ -166,17 +185,33 @@ def _check_seed(seed: tuple[float, float, float], reference: sitk.Image, brain: 
 
 
 def _check_size(
-    seed: tuple[float, float, float], diameter_mm: float, volume_mm3: float, reference: sitk.Image, brain: np.ndarray
+    seed: tuple[float, float, float],
+    diameter_mm: float,
+    volume_mm3: float,
+    reference: sitk.Image,
+    brain: np.ndarray,
 ) -> None:
-    """Refuse a core larger than the brain: largest diameter over the largest side of the brain's
-    bounding box, or volume over the brain's volume."""
-    brain_volume = np.count_nonzero(brain) * _voxel_mm3(reference)
+    """Refuse a core smaller than ``MIN_CORE_VOXELS`` voxels, or larger than the brain: largest
+    diameter over the largest side of the brain's bounding box, or volume over the brain's volume."""
+    voxel = _voxel_mm3(reference)
+    if volume_mm3 < MIN_CORE_VOXELS * voxel:
+        raise _seed_error(
+            seed,
+            f"a core of {volume_mm3:.0f} mm^3 is under {MIN_CORE_VOXELS} voxels of this image "
+            f"({voxel:.3g} mm^3 each); enlarge it",
+        )
+    brain_volume = np.count_nonzero(brain) * voxel
     if volume_mm3 > brain_volume:
-        raise _seed_error(seed, f"a core of {volume_mm3 / 1000:.0f} ml cannot fit in a brain of {brain_volume / 1000:.0f} ml")
+        raise _seed_error(
+            seed,
+            f"a core of {volume_mm3 / 1000:.0f} ml cannot fit in a brain of {brain_volume / 1000:.0f} ml",
+        )
     sides = [np.flatnonzero(np.any(brain, axis=other)) for other in ((0, 1), (0, 2), (1, 2))]  # x, y, z
     extent = max((s[-1] - s[0] + 1) * spacing for s, spacing in zip(sides, reference.GetSpacing()))
     if diameter_mm > extent:
-        raise _seed_error(seed, f"a core {diameter_mm:.0f} mm across cannot fit in a brain {extent:.0f} mm across")
+        raise _seed_error(
+            seed, f"a core {diameter_mm:.0f} mm across cannot fit in a brain {extent:.0f} mm across"
+        )
 
 
 def _check_core_inside(seed: tuple[float, float, float], inside_mm3: float, target_mm3: float) -> None:
@@ -189,14 +224,18 @@ def _check_core_inside(seed: tuple[float, float, float], inside_mm3: float, targ
         )
 
 
-def _crop_around(reference: sitk.Image, center_lps: tuple[float, float, float], radius_mm: float) -> tuple[sitk.Image, tuple[slice, slice, slice]]:
+def _crop_around(
+    reference: sitk.Image, center_lps: tuple[float, float, float], radius_mm: float
+) -> tuple[sitk.Image, tuple[slice, slice, slice]]:
     """The part of ``reference``'s grid within ``radius_mm`` of ``center_lps`` along each axis.
 
     Returns an empty image carrying the crop's geometry, and the (z, y, x) slices that cut the
     crop out of a full-grid array.
     """
     index = np.asarray(reference.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in center_lps)))
-    half = radius_mm / np.asarray(reference.GetSpacing())  # a ball of radius r spans r / spacing voxels per axis
+    half = radius_mm / np.asarray(
+        reference.GetSpacing()
+    )  # a ball of radius r spans r / spacing voxels per axis
     low = np.maximum(np.floor(index - half), 0).astype(int)
     high = np.minimum(np.ceil(index + half) + 1, reference.GetSize()).astype(int)
     crop = sitk.Image([int(v) for v in high - low], sitk.sitkUInt8)

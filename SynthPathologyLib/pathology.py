@@ -66,13 +66,21 @@ class Pathology:
 
     def check_label(self, label: sitk.Image, source: str) -> None:
         """Raise :class:`CaseError` if ``label`` holds values outside 0 and this pathology's labels."""
-        values = np.unique(sitk.GetArrayViewFromImage(label))
-        unknown = sorted(set(values.tolist()) - {0, *self.label_values})
+        unknown = sorted(set(label_values_present(label)) - {0, *self.label_values})
         if unknown:
             raise CaseError(
                 f"{source}: label values {unknown} are not {self.name} labels "
                 f"(expected 0 and {', '.join(f'{l.value} {l.abbreviation}' for l in self.labels)})"
             )
+
+
+def label_values_present(label: sitk.Image) -> list:
+    """The distinct values of a label map (bincount for small non-negative integers: np.unique
+    sorts, which costs ~0.3 s on a BraTS-sized map)."""
+    array = sitk.GetArrayViewFromImage(label)
+    if array.dtype.kind in "ui" and array.size and 0 <= array.min() and array.max() < 1024:
+        return np.flatnonzero(np.bincount(array.ravel())).tolist()
+    return np.unique(array).tolist()
 
 
 _REGISTRY: dict[str, Pathology] = {}
