@@ -1,0 +1,259 @@
+"""Lesions in a Slicer scene: seed node -> LesionSpec, volume nodes -> Case, the lesion drawn as a
+segmentation node, and a result saved as a BraTS case folder.
+
+Seeds are Markups nodes, in RAS: an ROI ("place and scale": its centre is the seed, its box
+circumscribes the tumor core, its rotation is the lesion's) or a point list with one point plus a
+diameter. Outputs carry roles (see :mod:`SynthPathologyLib.mrml_scene`) so a rerun replaces them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .brats import write_brats_case
+from .case import Case
+from .errors import SynthPathologyError
+from .image_io import ras_to_lps
+from .lesion import generate_lesion
+from .lesion_spec import Composition, LesionSpec
+from .mrml_scene import role_node
+from .mrml_segmentation import label_to_segmentation_node, segmentation_node_to_label
+from .mrml_volumes import RAS_FROM_LPS, volume_node_to_sitk
+
+LESION_ROLE = "lesion"
+"""Role of the segmentation node that shows the lesion label map."""
+
+
+def synthetic_role(contrast: str) -> str:
+    """Role of the volume node holding the synthetic image of ``contrast``, e.g. "synthetic:t1"."""
+    return f"synthetic:{contrast}"
+
+
+@dataclass
+class SceneResult:
+    """What one run put in the scene.
+
+    Attributes:
+        segmentation_node: the lesion, one segment per label (role :data:`LESION_ROLE`).
+        spec: the lesion request the seed gave (center in LPS mm).
+        label: the lesion label map, on the input volumes' grid.
+        volume_nodes: contrast -> synthetic volume node (roles from :func:`synthetic_role`); empty
+            when only the lesion was drawn.
+    """
+
+    segmentation_node: object
+    spec: LesionSpec
+    label: sitk.Image
+    volume_nodes: dict[str, object] = field(default_factory=dict)
+
+
+def lesion_spec_from_seed_node(
+    seed_node,
+    *,
+    diameter_mm: float | None = None,
+    composition: Composition = Composition(),
+    random_seed: int = 0,
+    pathology: str = "glioma",
+) -> LesionSpec:
+    """The lesion a Markups seed asks for.
+
+    - ROI node (vtkMRMLMarkupsROINode): the centre is the seed; the core's diameters along the
+      ROI's axes are twice its radii (the box circumscribes the core); a rotated ROI gives
+      ``orientation_deg``. World coordinates are used, so parent transforms apply.
+    - Point list (vtkMRMLMarkupsFiducialNode) with exactly one point: the point is the seed and
+      ``diameter_mm`` (required) the core's diameter along every axis.
+
+    Args:
+        seed_node: the Markups node.
+        diameter_mm: core diameter (mm) of a point seed; None for an ROI, which has a size.
+        composition, random_seed, pathology: passed to :class:`LesionSpec`.
+
+    Raises:
+        SynthPathologyError: another kind of node, no placed control point, several points, a
+            point without (or an ROI with) a diameter, a non-positive diameter.
+    """
+    if seed_node is None or not (
+        seed_node.IsA("vtkMRMLMarkupsROINode") or seed_node.IsA("vtkMRMLMarkupsFiducialNode")
+    ):
+        kind = seed_node.GetClassName() if seed_node is not None else "nothing"
+        raise SynthPathologyError(f"the seed must be a Markups ROI or point list node, got {kind}")
+    name = seed_node.GetName()
+    placed = seed_node.GetNumberOfDefinedControlPoints()
+    if placed == 0:
+        raise SynthPathologyError(f"seed {name!r} has no control point; place it in a view first")
+    if diameter_mm is not None and not diameter_mm > 0:
+        raise SynthPathologyError(f"lesion diameter must be > 0 mm, got {diameter_mm}")
+
+    orientation_deg = (0.0, 0.0, 0.0)
+    if seed_node.IsA("vtkMRMLMarkupsROINode"):
+        if diameter_mm is not None:
+            raise SynthPathologyError(f"seed {name!r} is an ROI: its size sets the lesion's, give no diameter")
+        center_ras, radius = np.zeros(3), np.zeros(3)
+        seed_node.GetCenterWorld(center_ras)
+        seed_node.GetRadiusXYZ(radius)
+        object_to_world = seed_node.GetObjectToWorldMatrix()
+        # Columns: the ROI's axes in world RAS, scaled by any transform.
+        axes_ras = np.array([[object_to_world.GetElement(r, c) for c in range(3)] for r in range(3)])
+        diameters = 2.0 * radius * np.linalg.norm(axes_ras, axis=0)
+        orientation_deg = _euler_xyz_deg(RAS_FROM_LPS @ _nearest_rotation(axes_ras) @ RAS_FROM_LPS)
+    else:
+        if placed > 1:
+            raise SynthPathologyError(f"seed {name!r} has {placed} points; keep one (the lesion centre)")
+        if diameter_mm is None:
+            raise SynthPathologyError(f"seed {name!r} is a point: give the lesion diameter (mm)")
+        center_ras = np.zeros(3)
+        seed_node.GetNthControlPointPositionWorld(_first_defined_point(seed_node), center_ras)
+        diameters = np.full(3, float(diameter_mm))
+    return LesionSpec(
+        center_lps=ras_to_lps(center_ras),
+        diameters_mm=tuple(diameters),
+        orientation_deg=orientation_deg,
+        composition=composition,
+        pathology=pathology,
+        random_seed=random_seed,
+    )
+
+
+def _first_defined_point(node) -> int:
+    """Index of the node's first placed control point (a point being placed is not yet defined)."""
+    defined = (node.GetNthControlPointPositionStatus(i) for i in range(node.GetNumberOfControlPoints()))
+    return next(i for i, status in enumerate(defined) if status == node.PositionDefined)
+
+
+def _nearest_rotation(matrix: np.ndarray) -> np.ndarray:
+    """The rotation closest to ``matrix`` (3, 3): drops scaling and shear of transforms."""
+    u, _, vt = np.linalg.svd(matrix)
+    rotation = u @ vt
+    if np.linalg.det(rotation) < 0:  # a mirroring transform: keep a proper rotation
+        rotation = u @ np.diag([1.0, 1.0, -1.0]) @ vt
+    return rotation
+
+
+def _euler_xyz_deg(rotation: np.ndarray) -> tuple[float, float, float]:
+    """Angles (degrees) about x, then y, then z (extrinsic) with Rz @ Ry @ Rx == ``rotation``: the
+    convention of :meth:`LesionSpec.rotation`. An identity gives exactly (0, 0, 0)."""
+    ay = np.arcsin(np.clip(-rotation[2, 0], -1.0, 1.0))
+    if np.isclose(abs(rotation[2, 0]), 1.0):  # gimbal lock: only ax - az (or ax + az) is defined
+        ax, az = np.arctan2(-rotation[1, 2], rotation[1, 1]), 0.0
+    else:
+        ax = np.arctan2(rotation[2, 1], rotation[2, 2])
+        az = np.arctan2(rotation[1, 0], rotation[0, 0])
+    # Round away float noise so an unrotated ROI gives the unrotated spec (same random shape).
+    return tuple(float(v) + 0.0 for v in np.round(np.rad2deg([ax, ay, az]), 9))
+
+
+def volume_nodes_to_case(
+    volume_nodes: Mapping[str, object],
+    *,
+    segmentation_node=None,
+    brain_mask_node=None,
+    case_id: str = "case",
+    pathology: str = "glioma",
+) -> Case:
+    """A :class:`Case` from scalar volume nodes (contrast -> node; the first is the reference grid),
+    with the segmentation node's lesion as label and a brain mask volume node, if given.
+
+    Raises:
+        SynthPathologyError: no volume node, or a node that is not a scalar volume.
+        GridMismatchError: volumes on different grids (the error names the nodes).
+        CaseError: segments that are not the pathology's labels.
+    """
+    if not volume_nodes:
+        raise SynthPathologyError("no volume node given")
+    images = {contrast: volume_node_to_sitk(node) for contrast, node in volume_nodes.items()}
+    sources = {contrast: f"volume node {node.GetName()!r}" for contrast, node in volume_nodes.items()}
+    reference = next(iter(images.values()))
+    label = brain_mask = None
+    if segmentation_node is not None:
+        label = segmentation_node_to_label(segmentation_node, reference, pathology=pathology)
+        sources["label"] = f"segmentation node {segmentation_node.GetName()!r}"
+    if brain_mask_node is not None:
+        brain_mask = volume_node_to_sitk(brain_mask_node)
+        sources["brain_mask"] = f"volume node {brain_mask_node.GetName()!r}"
+    return Case(
+        images, label=label, brain_mask=brain_mask, case_id=case_id, pathology=pathology, sources=sources
+    )
+
+
+def lesion_in_scene(
+    scene,
+    volume_nodes: Mapping[str, object],
+    seed_node,
+    *,
+    diameter_mm: float | None = None,
+    composition: Composition = Composition(),
+    random_seed: int = 0,
+    pathology: str = "glioma",
+    brain_mask_node=None,
+) -> SceneResult:
+    """Draw the lesion a seed asks for as a segmentation node, without synthesizing images.
+
+    The label map is :func:`~SynthPathologyLib.lesion.generate_lesion` on the volumes' grid inside
+    the brain mask (``brain_mask_node``, else the voxels non-zero in any volume, as
+    :meth:`Case.mask`). The segmentation node with role :data:`LESION_ROLE` is reused if present.
+
+    Args:
+        scene: the MRML scene.
+        volume_nodes: contrast -> scalar volume node, all on one grid.
+        seed_node: Markups ROI or point list (see :func:`lesion_spec_from_seed_node`).
+        diameter_mm, composition, random_seed, pathology: see :func:`lesion_spec_from_seed_node`.
+        brain_mask_node: optional brain mask volume node on the volumes' grid.
+
+    Raises:
+        SynthPathologyError and subclasses: bad seed, volumes or placement (LesionPlacementError).
+    """
+    spec = lesion_spec_from_seed_node(
+        seed_node,
+        diameter_mm=diameter_mm,
+        composition=composition,
+        random_seed=random_seed,
+        pathology=pathology,
+    )
+    case = volume_nodes_to_case(volume_nodes, brain_mask_node=brain_mask_node, pathology=pathology)
+    label = generate_lesion(spec, case.reference, case.mask())
+    output = role_node(scene, LESION_ROLE, "vtkMRMLSegmentationNode", "Lesion")
+    segmentation_node = label_to_segmentation_node(scene, label, pathology=pathology, node=output)
+    return SceneResult(segmentation_node, spec, label)
+
+
+def save_brats_case_from_scene(
+    folder: str | os.PathLike,
+    volume_nodes: Mapping[str, object],
+    segmentation_node=None,
+    *,
+    provenance: Mapping,
+    case_id: str | None = None,
+    pathology: str = "glioma",
+    naming: str = "2023",
+) -> Path:
+    """Write volume nodes (and the lesion) as a BraTS case folder with ``provenance.json``.
+
+    Args:
+        folder: the case folder to write (created; files of the same names are replaced).
+        volume_nodes: BraTS contrast ("t1", "t1c", "t2", "flair") -> scalar volume node.
+        segmentation_node: the lesion, written as the ``seg`` file on the first volume's grid.
+        provenance: JSON-ready dict (spec, random seed, model id and hash, library version...).
+        case_id: file name prefix; defaults to the folder's name.
+        pathology: pathology of the segment names.
+        naming: "2021" or "2023" BraTS file names.
+
+    Returns:
+        The case folder.
+    """
+    folder = Path(folder)
+    case = volume_nodes_to_case(
+        volume_nodes, segmentation_node=segmentation_node, case_id=case_id or folder.name, pathology=pathology
+    )
+    text = json.dumps(dict(provenance), indent=2)  # fails before any file is written if not JSON-ready
+    write_brats_case(case, folder, naming=naming)
+    partial = folder / ".provenance.json.partial"
+    partial.write_text(text + "\n", encoding="utf-8")
+    os.replace(partial, folder / "provenance.json")
+    return folder
