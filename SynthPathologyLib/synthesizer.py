@@ -1,0 +1,243 @@
+"""Inference: paint a lesion into a case (or remove one) with a trained generator.
+
+Flow: lesion label -> synthesis region (lesion + margin, inside the brain) -> crop around it ->
+resample to the model's spacing if needed -> normalize -> generator (sliding window when the
+region is larger than one patch) -> back to the input grid -> denormalize -> replace the region's
+voxels only. Every voxel outside the region is bit-identical to the input; the input's grid,
+dtype and intensity scale are kept.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from monai.inferers import sliding_window_inference
+
+from . import __version__
+from .case import Case
+from .errors import CaseError
+from .conditioning import build_condition, denormalize, intensity_scale
+from .image_io import copy_geometry, require_same_grid
+from .lesion import generate_lesion
+from .lesion_spec import LesionSpec
+from .model_files import LoadedModel, load_model
+from .pathology import get_pathology
+from .synthesis_region import context_box, synthesis_region
+from .tissue import estimate_tissue_maps
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
+
+
+@dataclass
+class PreparedCase:
+    """A case with what every synthesis on it needs, computed once (interactive reuse).
+
+    Attributes:
+        case: the input case.
+        arrays: (C, z, y, x) voxel arrays in the model's contrast order (views, not copies).
+        brain: (z, y, x) bool brain mask.
+        scales: per-contrast normalization divisors.
+        white_matter: white-matter probability image (guides edema), or None.
+    """
+
+    case: Case
+    arrays: list[np.ndarray]
+    brain: np.ndarray
+    scales: list[float]
+    white_matter: sitk.Image | None = None
+
+
+@dataclass
+class SynthesisResult:
+    """A synthetic case on the input's grid, its lesion label, region and provenance."""
+
+    case: Case
+    label: sitk.Image
+    region: sitk.Image
+    provenance: dict = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" picks CUDA when available, else CPU; "cpu", "cuda", "cuda:1" are taken as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def default_model_path(pathology: str = "glioma") -> Path:
+    return DEFAULT_MODELS_DIR / get_pathology(pathology).default_model
+
+
+class Synthesizer:
+    """Loads a generator once and synthesizes lesions into cases.
+
+    Args:
+        model: a model folder, a :class:`LoadedModel`, or None for the pathology's default model.
+        device: "auto" (CUDA if available, else CPU), "cpu" or "cuda[:N]". Inference runs under
+            bf16 autocast on both.
+    """
+
+    def __init__(self, model: LoadedModel | str | Path | None = None, device: str = "auto"):
+        loaded = model if isinstance(model, LoadedModel) else load_model(model or default_model_path())
+        self.model = loaded
+        self.card = loaded.card
+        self.pathology = get_pathology(self.card.pathology)
+        self.device = resolve_device(device)
+        self.generator = loaded.generator.to(self.device).eval()
+
+    def prepare(self, case: Case, white_matter: sitk.Image | None = None, *,
+                estimate_white_matter: bool = False) -> PreparedCase:
+        """Check ``case`` has the model's contrasts and compute its mask and normalization.
+
+        ``white_matter`` (probability on the case's grid) guides edema; with
+        ``estimate_white_matter`` it is estimated from the case's T1 instead.
+        """
+        case.require_contrasts(self.card.contrasts)
+        mask = case.mask()
+        if estimate_white_matter and "t1" in case.images:
+            white_matter = estimate_tissue_maps(case.images["t1"], mask).wm
+        brain = sitk.GetArrayViewFromImage(mask) > 0
+        arrays = [sitk.GetArrayViewFromImage(case.images[c]) for c in self.card.contrasts]
+        if white_matter is not None:
+            require_same_grid(white_matter, case.reference, "white-matter map", f"case {case.case_id}")
+        return PreparedCase(case, arrays, brain, [intensity_scale(a, brain) for a in arrays], white_matter)
+
+    def synthesize(self, case: Case | PreparedCase, lesion: LesionSpec | sitk.Image,
+                   random_seed: int | None = None) -> SynthesisResult:
+        """Insert a lesion: from a :class:`LesionSpec` (its shape is generated) or a label map
+        on the case's grid. ``random_seed`` (default: the spec's) seeds the generator's noise."""
+        prepared = case if isinstance(case, PreparedCase) else self.prepare(case)
+        start = time.perf_counter()
+        if isinstance(lesion, LesionSpec):
+            seed = lesion.random_seed if random_seed is None else random_seed
+            label = generate_lesion(lesion, prepared.case.reference, prepared.case.mask(), prepared.white_matter)
+            described = lesion.to_dict()
+        else:
+            seed = 0 if random_seed is None else random_seed
+            require_same_grid(lesion, prepared.case.reference, "lesion label map", f"case {prepared.case.case_id}")
+            self.pathology.check_label(lesion, "lesion label map")
+            label, described = sitk.Cast(lesion, sitk.sitkUInt8), "label map"
+        timings = {"lesion_s": time.perf_counter() - start}
+        label_array = sitk.GetArrayViewFromImage(label)
+        region = synthesis_region(label_array, prepared.brain, prepared.case.reference.GetSpacing(), self.card.margin_mm)
+        result = self._inpaint(prepared, label_array, region, seed, timings)
+        return self._result(prepared, result, label, region, seed, "insert", described, timings)
+
+    def remove_lesion(self, case: Case | PreparedCase, random_seed: int = 0) -> SynthesisResult:
+        """Pseudo-healthy version of a case: its lesion region inpainted with healthy tissue."""
+        prepared = case if isinstance(case, PreparedCase) else self.prepare(case)
+        if prepared.case.label is None or not sitk.GetArrayViewFromImage(prepared.case.label).any():
+            raise CaseError(f"case {prepared.case.case_id}: no lesion label to remove")
+        timings: dict[str, float] = {}
+        lesion = sitk.GetArrayViewFromImage(prepared.case.label)
+        region = synthesis_region(lesion, prepared.brain, prepared.case.reference.GetSpacing(), self.card.margin_mm)
+        healthy = np.zeros(lesion.shape, np.uint8)
+        result = self._inpaint(prepared, healthy, region, random_seed, timings)
+        label = copy_geometry(healthy, prepared.case.reference)
+        return self._result(prepared, result, label, region, random_seed, "remove", "existing label", timings)
+
+    def _inpaint(self, prepared: PreparedCase, label: np.ndarray, region: np.ndarray, seed: int,
+                 timings: dict[str, float]) -> list[np.ndarray]:
+        """Arrays (z, y, x) of every contrast with ``region`` replaced by the generator's output."""
+        outputs = [np.array(a) for a in prepared.arrays]
+        if not region.any():
+            return outputs
+        start = time.perf_counter()
+        box = context_box(region, tuple(self.card.patch_size))
+        grid = _CropGrid(prepared.case.reference, box, self.card.spacing_mm)
+        normalized = np.stack([grid.to_model(a[box].astype(np.float32) / s)
+                               for a, s in zip(prepared.arrays, prepared.scales)])
+        crop_region = grid.to_model(region[box].astype(np.uint8), is_label=True) > 0
+        crop_label = grid.to_model(label[box], is_label=True)
+        noise = np.random.default_rng(seed).standard_normal(crop_region.shape, dtype=np.float32)
+        condition = build_condition(normalized, crop_label, crop_region, self.pathology.label_values, noise)
+        timings["prepare_s"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        prediction = self._run_generator(condition)
+        timings["network_s"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        inside = region[box]
+        for c, (out, scale) in enumerate(zip(outputs, prepared.scales)):
+            painted = denormalize(grid.from_model(prediction[c]), scale, out.dtype)
+            out[box][inside] = painted[inside]
+        timings["blend_s"] = time.perf_counter() - start
+        return outputs
+
+    @torch.inference_mode()
+    def _run_generator(self, condition: np.ndarray) -> np.ndarray:
+        """(Cc, z, y, x) condition -> (C, z, y, x) float32 normalized prediction."""
+        tensor = torch.from_numpy(condition)[None].to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            output = sliding_window_inference(
+                tensor, roi_size=tuple(self.card.patch_size), sw_batch_size=1,
+                predictor=self.generator, overlap=0.25, mode="gaussian",
+            )
+        return output[0].float().cpu().numpy()
+
+    def _result(self, prepared: PreparedCase, arrays: list[np.ndarray], label: sitk.Image,
+                region: np.ndarray, seed: int, operation: str, lesion, timings) -> SynthesisResult:
+        source = prepared.case
+        images = dict(source.images)
+        for contrast, array in zip(self.card.contrasts, arrays):
+            images[contrast] = copy_geometry(array, source.images[contrast])
+        case = Case(images, label=label, brain_mask=source.brain_mask, case_id=source.case_id,
+                    pathology=self.card.pathology)
+        provenance = {
+            "operation": operation,
+            "lesion": lesion,
+            "random_seed": int(seed),
+            "source_case": source.case_id,
+            "model_id": self.card.model_id,
+            "model_sha256": self.model.sha256,
+            "device": str(self.device),
+            "library_version": __version__,
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        region_image = copy_geometry(region.astype(np.uint8), source.reference)
+        return SynthesisResult(case, label, region_image, provenance, timings)
+
+
+class _CropGrid:
+    """Moves (z, y, x) crops of a reference image to the model's spacing and back.
+
+    When the spacings already match (within 1%), both directions are the identity.
+    """
+
+    def __init__(self, reference: sitk.Image, box: tuple[slice, ...], model_spacing_xyz):
+        index = [int(s.start) for s in reversed(box)]
+        size = [int(s.stop - s.start) for s in reversed(box)]
+        self.crop = sitk.RegionOfInterest(reference, size, index)
+        spacing = np.asarray(reference.GetSpacing())
+        self.same = np.allclose(spacing, model_spacing_xyz, rtol=0.01)
+        if not self.same:
+            model_size = [max(1, int(round(n * s / m))) for n, s, m in zip(size, spacing, model_spacing_xyz)]
+            self.model = sitk.Image(model_size, sitk.sitkFloat32)
+            self.model.SetOrigin(self.crop.GetOrigin())
+            self.model.SetDirection(self.crop.GetDirection())
+            self.model.SetSpacing(tuple(float(m) for m in model_spacing_xyz))
+
+    def to_model(self, array: np.ndarray, is_label: bool = False) -> np.ndarray:
+        if self.same:
+            return array
+        return self._resample(array, self.crop, self.model, is_label)
+
+    def from_model(self, array: np.ndarray) -> np.ndarray:
+        if self.same:
+            return array
+        return self._resample(array, self.model, self.crop, False)
+
+    @staticmethod
+    def _resample(array: np.ndarray, source: sitk.Image, target: sitk.Image, is_label: bool) -> np.ndarray:
+        image = sitk.GetImageFromArray(array)
+        image.CopyInformation(source)
+        interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear
+        return sitk.GetArrayFromImage(sitk.Resample(image, target, sitk.Transform(), interpolator, 0.0))

@@ -1,0 +1,125 @@
+"""Synthesis latency of the shipped model on the default 1 mm brain, and one training step.
+
+Prints one JSON object:
+- ``synthesis_s_median``: end-to-end ``Synthesizer.synthesize`` on a prepared 4-contrast 1 mm
+  brain with a 30 mm lesion (lesion shape, crop and normalize, network, blend), median of
+  ``--runs`` runs after a warm-up; ``split_s_median`` breaks it down; ``prepare_case_s`` is the
+  once-per-brain preparation (mask, normalization, white matter);
+- ``network_gflop`` (one generator pass on the patch), ``network_gflops_per_s`` achieved, the
+  bf16 matmul ceiling measured in the same run and ``network_fraction_of_ceiling``;
+- ``train_step_s_median``: one discriminator + generator update at the default patch and batch.
+
+    python Testing/benchmarks/bench_synthesis.py [--model DIR] [--device auto|cpu|cuda] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from SynthPathologyLib.image_io import ras_to_lps
+from SynthPathologyLib.lesion_spec import LesionSpec
+from SynthPathologyLib.networks import ChannelLayout
+from SynthPathologyLib.phantom import PhantomOptions, make_phantom_case
+from SynthPathologyLib.synthesis_commands import DEMO_SEED_RAS
+from SynthPathologyLib.synthesizer import Synthesizer
+from SynthPathologyLib.train import Distributed, build_models, train_step
+from SynthPathologyLib.train_config import TrainConfig
+from SynthPathologyLib.training_data import PatchBatch
+
+
+def matmul_ceiling_gflops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """Best bf16 matmul throughput (GFLOP/s) over ``repeats`` runs."""
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def network_gflop(synthesizer: Synthesizer) -> float:
+    layout = synthesizer.card.layout()
+    x = torch.zeros(1, layout.condition_channels, *synthesizer.card.patch_size, device=synthesizer.device)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode(), torch.autocast(synthesizer.device.type, dtype=torch.bfloat16):
+        synthesizer.generator(x)
+    return counter.get_total_flops() / 1e9
+
+
+def train_step_seconds(device: torch.device, runs: int) -> float:
+    config = TrainConfig()
+    layout = ChannelLayout(4, 3)
+    models = build_models(config, layout, device, Distributed())
+    shape = (config.batch_size, *config.patch_size)
+    region = torch.zeros(shape[0], 1, *shape[1:])
+    region[..., 16:48, 16:48, 16:48] = 1
+    batch = PatchBatch(torch.randn(shape[0], layout.condition_channels, *shape[1:]), torch.randn(shape[0], 4, *shape[1:]),
+                       region, region)
+    times = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        train_step(models, batch, config, device)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model folder (default: the shipped model)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    synthesizer = Synthesizer(args.model, device=args.device)
+    brain = make_phantom_case(0, PhantomOptions(resolution_mm=1.0, healthy=True)).case
+    start = time.perf_counter()
+    prepared = synthesizer.prepare(brain, estimate_white_matter=True)
+    prepare_s = time.perf_counter() - start
+    spec = LesionSpec(center_lps=ras_to_lps(DEMO_SEED_RAS), diameters_mm=(30.0, 30.0, 30.0))
+    synthesizer.synthesize(prepared, spec)  # warm-up
+    totals, splits = [], []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        result = synthesizer.synthesize(prepared, spec)
+        _sync(synthesizer.device)
+        totals.append(time.perf_counter() - start)
+        splits.append(result.timings_s)
+    split = {key: statistics.median(s[key] for s in splits) for key in splits[0]}
+    gflop = network_gflop(synthesizer)
+    ceiling = matmul_ceiling_gflops(synthesizer.device)
+    achieved = gflop / split["network_s"]
+    print(json.dumps({
+        "device": str(synthesizer.device),
+        "threads": torch.get_num_threads(),
+        "model_id": synthesizer.card.model_id,
+        "patch_size": synthesizer.card.patch_size,
+        "synthesis_s_median": round(statistics.median(totals), 4),
+        "synthesis_s_runs": [round(t, 4) for t in totals],
+        "split_s_median": {k: round(v, 4) for k, v in split.items()},
+        "prepare_case_s": round(prepare_s, 3),
+        "network_gflop": round(gflop, 2),
+        "network_gflops_per_s": round(achieved, 1),
+        "bf16_matmul_ceiling_gflops_per_s": round(ceiling, 1),
+        "network_fraction_of_ceiling": round(achieved / ceiling, 3),
+        "train_step_s_median": round(train_step_seconds(synthesizer.device, 3), 3),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
