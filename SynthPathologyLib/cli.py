@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SynthPathologyError
+from .synthesis_commands import add_synthesis_commands
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -146,11 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "a BraTS case folder or a dataset folder of cases.")
     info.add_argument("path", help="image file, DICOM folder, case folder or dataset folder")
     info.set_defaults(run=cmd_info)
+
+    add_synthesis_commands(commands, _add_lesion_options, _positive_int)
+    from .turing.commands import add_turing_commands  # it imports this module's option parsers
+
+    add_turing_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import SimpleITK as sitk
+
+    # ITK's reader warnings (e.g. about sform scales) are not actionable for a command-line user.
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
         return args.run(args)
     except SynthPathologyError as exc:
