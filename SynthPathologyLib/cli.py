@@ -11,62 +11,13 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .cli_options import add_lesion_options, lesion_spec_from_args, positive_int
 from .errors import SynthPathologyError
 from .synthesis_commands import add_synthesis_commands
+from .turing.commands import add_turing_commands
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-
-
-def _triple(text: str) -> tuple[float, float, float]:
-    parts = text.split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3:
-        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers, got {text!r}")
-    return values  # type: ignore[return-value]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _add_lesion_options(parser: argparse.ArgumentParser) -> None:
-    """Seed, size, orientation and composition options shared by commands that place a lesion."""
-    parser.add_argument("--seed-ras", type=_triple, required=True, metavar="X,Y,Z",
-                        help="lesion center in RAS mm, as Slicer shows it")
-    size = parser.add_mutually_exclusive_group(required=True)
-    size.add_argument("--diameter", type=float, metavar="D", help="tumor-core diameter in mm")
-    size.add_argument("--diameters", type=_triple, metavar="A,B,C",
-                      help="tumor-core diameters in mm along the lesion axes")
-    parser.add_argument("--orientation", type=_triple, default=(0.0, 0.0, 0.0), metavar="RX,RY,RZ",
-                        help="rotation of the lesion axes about x, y, z in degrees (default 0,0,0)")
-    parser.add_argument("--edema-mm", type=float, default=8.0, help="edema extent beyond the core in mm (default 8)")
-    parser.add_argument("--necrosis", type=float, default=0.3, help="necrotic fraction of the core, 0-0.9 (default 0.3)")
-    parser.add_argument("--rim-mm", type=float, default=3.0, help="enhancing rim thickness in mm (default 3)")
-    parser.add_argument("--random-seed", type=int, default=0, help="random seed of the lesion shape (default 0)")
-
-
-def lesion_spec_from_args(args: argparse.Namespace, pathology: str = "glioma"):
-    """The :class:`LesionSpec` described by :func:`_add_lesion_options`' options."""
-    from .image_io import ras_to_lps
-    from .lesion_spec import Composition, LesionSpec
-
-    diameters = args.diameters if args.diameters is not None else (args.diameter,) * 3
-    return LesionSpec(
-        center_lps=ras_to_lps(args.seed_ras),
-        diameters_mm=diameters,
-        orientation_deg=args.orientation,
-        composition=Composition(edema_extent_mm=args.edema_mm, necrosis_fraction=args.necrosis,
-                                rim_thickness_mm=args.rim_mm),
-        pathology=pathology,
-        random_seed=args.random_seed,
-    )
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
@@ -111,7 +62,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synthpathology",
-        description="Synthesize 3D brain MRI with pathology: phantoms, lesion geometry, case inspection.",
+        description="Synthesize 3D brain MRI with pathology: phantoms, lesions, synthesis, reading studies.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -120,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "phantom", help="write BraTS-layout phantom cases (T1, T1c, T2, FLAIR + label)",
         description="Simulate multi-contrast brain MRI cases with or without a glioma, from the "
                     "built-in MNI152 brain or from your own skull-stripped T1 and brain mask.")
-    phantom.add_argument("--cases", type=_positive_int, required=True, help="number of cases")
+    phantom.add_argument("--cases", type=positive_int, required=True, help="number of cases")
     phantom.add_argument("--out", required=True, help="output dataset folder")
     phantom.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     phantom.add_argument("--healthy", action="store_true", help="no tumor (empty labels)")
@@ -135,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a glioma label map (NCR, ED, ET) around a seed point on a case's grid. "
                     "Edema follows the white matter estimated from the case's T1.")
     lesion.add_argument("--case", required=True, help="BraTS case folder (needs at least the T1)")
-    _add_lesion_options(lesion)
+    add_lesion_options(lesion)
     lesion.add_argument("--out", required=True, help="output label file (.nii.gz, .nrrd, .mha)")
     lesion.add_argument("--naming", choices=("2021", "2023"), default="2023",
                         help="label values of the output: 2023 (ET=3, default) or 2021 (ET=4)")
@@ -148,9 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", help="image file, DICOM folder, case folder or dataset folder")
     info.set_defaults(run=cmd_info)
 
-    add_synthesis_commands(commands, _add_lesion_options, _positive_int)
-    from .turing.commands import add_turing_commands  # it imports this module's option parsers
-
+    add_synthesis_commands(commands)
     add_turing_commands(commands)
     return parser
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .cli_options import add_lesion_options, lesion_spec_from_args, positive_int
+
 # Deep left-hemisphere white matter of the MNI152 brain (RAS mm): the demo's default seed.
 DEMO_SEED_RAS = (-26.0, -12.0, 28.0)
 DEMO_DIAMETER_MM = 30.0
@@ -32,8 +34,6 @@ def _write_result(result, folder: Path, naming: str) -> Path:
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from .brats import read_brats_case
-    from .cli import lesion_spec_from_args
-
     synthesizer = _synthesizer(args)
     case = read_brats_case(args.case, contrasts=tuple(synthesizer.card.contrasts))
     prepared = synthesizer.prepare(case, estimate_white_matter=True)
@@ -151,7 +151,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--naming", choices=("2021", "2023"), default="2023", help="BraTS file naming of the output")
 
 
-def add_synthesis_commands(commands, add_lesion_options, positive_int) -> None:
+def add_synthesis_commands(commands) -> None:
     """Add the generator's verbs to the top-level sub-command parser."""
     synthesize = commands.add_parser(
         "synthesize", help="paint a lesion at a seed into a case",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import _positive_int
+from ..cli_options import positive_int
 
 EXIT_LEAKS_FOUND = 1
 
@@ -142,7 +142,7 @@ def add_turing_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--synthetic", required=True, help="BraTS-layout dataset of synthetic cases")
     create.add_argument("--out", required=True, help="new study package folder")
     create.add_argument("--key", required=True, help="answer key file to write (outside the package)")
-    create.add_argument("--cases", type=_positive_int, help="number of cases (default: as many as the datasets allow)")
+    create.add_argument("--cases", type=positive_int, help="number of cases (default: as many as the datasets allow)")
     create.add_argument("--fraction-synthetic", type=float, default=0.5, help="share of synthetic cases (default 0.5)")
     create.add_argument("--readers", type=_reader_list, default=(), metavar="A,B,C",
                         help="reader ids of the study (default: any reader id)")

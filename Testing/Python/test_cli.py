@@ -68,7 +68,7 @@ def test_lesion_lands_at_the_ras_seed(healthy_dataset, tmp_path, naming, et_valu
     folder = find_brats_cases(healthy_dataset)[0]
     out = tmp_path / "lesion.nii.gz"
     seed = ",".join(str(v) for v in WHITE_MATTER_RAS)
-    assert main(["lesion", "--case", str(folder), "--seed-ras", seed, "--diameter", "24",
+    assert main(["lesion", "--case", str(folder), f"--seed-ras={seed}", "--diameter", "24",
                  "--random-seed", "3", "--out", str(out), "--naming", naming]) == 0
     label = sitk.ReadImage(str(out))
     case = read_brats_case(folder)

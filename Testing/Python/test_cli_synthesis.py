@@ -29,7 +29,7 @@ def healthy_folder(tmp_path_factory, healthy_case) -> Path:
 def test_synthesize_writes_one_case_with_provenance_per_variant(model, healthy_folder, healthy_case, tmp_path):
     seed_ras = lps_to_ras(seed_in_white_matter(healthy_case))
     out = tmp_path / "out"
-    assert main(["synthesize", "--case", str(healthy_folder), "--seed-ras", ",".join(map(str, seed_ras)),
+    assert main(["synthesize", "--case", str(healthy_folder), "--seed-ras=" + ",".join(map(str, seed_ras)),
                  "--diameter", "20", "--variants", "2", "--random-seed", "5", "--model", str(model),
                  "--out", str(out)]) == 0
     folders = find_brats_cases(out)
