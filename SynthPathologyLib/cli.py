@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_options import add_lesion_options, lesion_spec_from_args, positive_int
+from .cli_options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int
 from .errors import SynthPathologyError
 from .synthesis_commands import add_synthesis_commands
 from .turing.commands import add_turing_commands
@@ -41,7 +41,7 @@ def cmd_lesion(args: argparse.Namespace) -> int:
     from .lesion import generate_lesion
     from .tissue import estimate_tissue_maps
 
-    case = read_brats_case(args.case, contrasts=("t1",))
+    case = read_brats_case(args.case, contrasts=("t1",), resample=args.resample)
     spec = lesion_spec_from_args(args)
     mask = case.mask()
     white_matter = estimate_tissue_maps(case.images["t1"], mask).wm
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Edema follows the white matter estimated from the case's T1.")
     lesion.add_argument("--case", required=True, help="BraTS case folder (needs at least the T1)")
     add_lesion_options(lesion)
+    add_resample_option(lesion)
     lesion.add_argument("--out", required=True, help="output label file (.nii.gz, .nrrd, .mha)")
     lesion.add_argument("--naming", choices=("2021", "2023"), default="2023",
                         help="label values of the output: 2023 (ET=3, default) or 2021 (ET=4)")

@@ -55,3 +55,10 @@ def lesion_spec_from_args(args: argparse.Namespace, pathology: str = "glioma") -
         pathology=pathology,
         random_seed=args.random_seed,
     )
+
+
+def add_resample_option(parser: argparse.ArgumentParser) -> None:
+    """``--resample``: accept a case whose images lie on different grids by resampling them onto
+    the first contrast's grid (refused otherwise)."""
+    parser.add_argument("--resample", action="store_true",
+                        help="resample contrasts on other grids onto the first contrast's grid")

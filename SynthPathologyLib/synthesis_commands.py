@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli_options import add_lesion_options, lesion_spec_from_args, positive_int
+from .cli_options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int
 
 # Deep left-hemisphere white matter of the MNI152 brain (RAS mm): the demo's default seed.
 DEMO_SEED_RAS = (-26.0, -12.0, 28.0)
@@ -35,7 +35,7 @@ def _write_result(result, folder: Path, naming: str) -> Path:
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from .brats import read_brats_case
     synthesizer = _synthesizer(args)
-    case = read_brats_case(args.case, contrasts=tuple(synthesizer.card.contrasts))
+    case = read_brats_case(args.case, contrasts=tuple(synthesizer.card.contrasts), resample=args.resample)
     prepared = synthesizer.prepare(case, estimate_white_matter=True)
     spec = lesion_spec_from_args(args, synthesizer.card.pathology)
     for variant in tqdm(range(args.variants), desc="variants", unit="case", disable=args.variants == 1):
@@ -51,7 +51,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from .brats import read_brats_case
 
     synthesizer = _synthesizer(args)
-    case = read_brats_case(args.case, contrasts=tuple(synthesizer.card.contrasts), require_label=True)
+    case = read_brats_case(args.case, contrasts=tuple(synthesizer.card.contrasts), require_label=True,
+                           resample=args.resample)
     result = synthesizer.remove_lesion(case, random_seed=args.random_seed)
     result.case.case_id = f"{case.case_id}-healthy"
     print(f"wrote {_write_result(result, Path(args.out) / result.case.case_id, args.naming)}")
@@ -70,7 +71,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
         raise CaseError(f"{args.data}: no BraTS case folders found")
     written = 0
     for index, folder in enumerate(tqdm(folders, desc="augmenting", unit="case")):
-        case = read_brats_case(folder, contrasts=tuple(synthesizer.card.contrasts))
+        case = read_brats_case(folder, contrasts=tuple(synthesizer.card.contrasts), resample=args.resample)
         prepared = synthesizer.prepare(case, estimate_white_matter=True)
         rng = np.random.default_rng([args.seed, index])
         for k in range(args.per_case):
@@ -149,6 +150,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder (default: the pathology's shipped model)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda[:N]")
     parser.add_argument("--naming", choices=("2021", "2023"), default="2023", help="BraTS file naming of the output")
+    add_resample_option(parser)
 
 
 def add_synthesis_commands(commands) -> None:

@@ -112,3 +112,20 @@ def test_bad_option_values_are_refused_by_the_parser():
     result = run_cli("lesion", "--case", ".", "--seed-ras", "1,2", "--diameter", "10", "--out", "x.nii.gz")
     assert result.returncode == 2
     assert "expected three comma-separated numbers" in result.stderr
+
+
+def test_contrasts_on_different_grids_are_refused_unless_resampled(healthy_dataset, tmp_path, capsys):
+    import shutil
+
+    from SynthPathologyLib.image_io import write_image
+
+    folder = shutil.copytree(find_brats_cases(healthy_dataset)[0], tmp_path / "case")
+    flair_path = next(folder.glob("*-t2f.nii.gz"))
+    flair = sitk.ReadImage(str(flair_path))
+    flair.SetOrigin(tuple(o + 1.0 for o in flair.GetOrigin()))
+    write_image(flair, flair_path)
+    seed = ",".join(str(v) for v in WHITE_MATTER_RAS)
+    args = ["lesion", "--case", str(folder), f"--seed-ras={seed}", "--diameter", "20", "--out", str(tmp_path / "l.nii.gz")]
+    assert main(args) == 2
+    assert "--resample" in capsys.readouterr().err
+    assert main([*args, "--resample"]) == 0
