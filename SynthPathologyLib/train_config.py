@@ -39,7 +39,6 @@ class TrainConfig:
     precision: str = "bf16"
     validate_every: int = 200
     checkpoint_every: int = 200
-    log_every: int = 10
     seed: int = 0
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
