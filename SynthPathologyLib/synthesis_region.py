@@ -11,6 +11,10 @@ import numpy as np
 import SimpleITK as sitk
 
 
+# Context the generator needs around the region inside one patch (voxels, in total per axis).
+CONTEXT_VOXELS = 4
+
+
 def synthesis_region(label: np.ndarray, brain: np.ndarray, spacing_xyz: tuple[float, float, float],
                      margin_mm: float) -> np.ndarray:
     """Bool (z, y, x): voxels within ``margin_mm`` of any non-zero ``label`` voxel, inside ``brain``.
@@ -58,9 +62,11 @@ def centered_box(center_zyx: np.ndarray, size_zyx: tuple[int, int, int], shape: 
 
 
 def context_box(region: np.ndarray, patch_size: tuple[int, int, int]) -> tuple[slice, ...]:
-    """The crop the generator sees for ``region``: at least ``patch_size`` voxels (z, y, x) around
-    the region's centre, and the whole region with some context when it is larger than a patch."""
+    """The crop the generator sees for ``region``: one patch (``patch_size`` voxels, z, y, x) around
+    the region's centre when the region fits in it with a few voxels of context, else the whole
+    region with a quarter patch of context (then inferred with a sliding window)."""
     tight = bounding_box(region)
     center = np.array([(s.start + s.stop - 1) / 2 for s in tight])
-    extent = [max(p, (s.stop - s.start) + p // 4) for s, p in zip(tight, patch_size)]
+    extent = [p if (s.stop - s.start) + CONTEXT_VOXELS <= p else (s.stop - s.start) + p // 4
+              for s, p in zip(tight, patch_size)]
     return centered_box(center, tuple(extent), region.shape)

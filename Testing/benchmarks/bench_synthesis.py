@@ -5,7 +5,7 @@ Prints one JSON object:
   brain with a 30 mm lesion (lesion shape, crop and normalize, network, blend), median of
   ``--runs`` runs after a warm-up; ``split_s_median`` breaks it down; ``prepare_case_s`` is the
   once-per-brain preparation (mask, normalization, white matter);
-- ``network_gflop`` (one generator pass on the patch), ``network_gflops_per_s`` achieved, the
+- ``network_gflop`` (all generator windows of one synthesis), ``network_gflops_per_s`` achieved, the
   bf16 matmul ceiling measured in the same run and ``network_fraction_of_ceiling``;
 - ``train_step_s_median``: one discriminator + generator update at the default patch and batch.
 
@@ -52,12 +52,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def network_gflop(synthesizer: Synthesizer) -> float:
-    layout = synthesizer.card.layout()
-    x = torch.zeros(1, layout.condition_channels, *synthesizer.card.patch_size, device=synthesizer.device)
+def network_gflop(synthesizer: Synthesizer, prepared, spec: LesionSpec) -> float:
+    """GFLOP of one synthesis (all generator windows), counted by PyTorch's FLOP counter."""
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode(), torch.autocast(synthesizer.device.type, dtype=torch.bfloat16):
-        synthesizer.generator(x)
+    with counter:
+        synthesizer.synthesize(prepared, spec)
     return counter.get_total_flops() / 1e9
 
 
@@ -101,7 +100,7 @@ def main() -> None:
         totals.append(time.perf_counter() - start)
         splits.append(result.timings_s)
     split = {key: statistics.median(s[key] for s in splits) for key in splits[0]}
-    gflop = network_gflop(synthesizer)
+    gflop = network_gflop(synthesizer, prepared, spec)
     ceiling = matmul_ceiling_gflops(synthesizer.device)
     achieved = gflop / split["network_s"]
     print(json.dumps({
