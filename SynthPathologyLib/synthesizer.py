@@ -41,13 +41,15 @@ class PreparedCase:
     Attributes:
         case: the input case.
         arrays: (C, z, y, x) voxel arrays in the model's contrast order (views, not copies).
-        brain: (z, y, x) bool brain mask.
+        mask: brain mask image (uint8) on the case's grid.
+        brain: (z, y, x) bool view of ``mask``.
         scales: per-contrast normalization divisors.
         white_matter: white-matter probability image (guides edema), or None.
     """
 
     case: Case
     arrays: list[np.ndarray]
+    mask: sitk.Image
     brain: np.ndarray
     scales: list[float]
     white_matter: sitk.Image | None = None
@@ -107,7 +109,7 @@ class Synthesizer:
         arrays = [sitk.GetArrayViewFromImage(case.images[c]) for c in self.card.contrasts]
         if white_matter is not None:
             require_same_grid(white_matter, case.reference, "white-matter map", f"case {case.case_id}")
-        return PreparedCase(case, arrays, brain, [intensity_scale(a, brain) for a in arrays], white_matter)
+        return PreparedCase(case, arrays, mask, brain, [intensity_scale(a, brain) for a in arrays], white_matter)
 
     def synthesize(self, case: Case | PreparedCase, lesion: LesionSpec | sitk.Image,
                    random_seed: int | None = None) -> SynthesisResult:
@@ -117,7 +119,7 @@ class Synthesizer:
         start = time.perf_counter()
         if isinstance(lesion, LesionSpec):
             seed = lesion.random_seed if random_seed is None else random_seed
-            label = generate_lesion(lesion, prepared.case.reference, prepared.case.mask(), prepared.white_matter)
+            label = generate_lesion(lesion, prepared.case.reference, prepared.mask, prepared.white_matter)
             described = lesion.to_dict()
         else:
             seed = 0 if random_seed is None else random_seed
