@@ -152,7 +152,7 @@ class Synthesizer:
         if not region.any():
             return outputs
         start = time.perf_counter()
-        box = context_box(region, tuple(self.card.patch_size))
+        box = context_box(region, self._patch_in_voxels(prepared.case.reference))
         grid = _CropGrid(prepared.case.reference, box, self.card.spacing_mm)
         normalized = np.stack([grid.to_model(a[box].astype(np.float32) / s)
                                for a, s in zip(prepared.arrays, prepared.scales)])
@@ -173,6 +173,12 @@ class Synthesizer:
             out[box][inside] = painted[inside]
         timings["blend_s"] = time.perf_counter() - start
         return outputs
+
+    def _patch_in_voxels(self, reference: sitk.Image) -> tuple[int, int, int]:
+        """The model's patch (z, y, x) measured in ``reference``'s voxels: the crop that becomes
+        at most one patch once resampled to the model's spacing."""
+        ratio = np.asarray(self.card.spacing_mm) / np.asarray(reference.GetSpacing())
+        return tuple(int(n) for n in np.floor(np.asarray(self.card.patch_size) * ratio[::-1] + 1e-6))
 
     @torch.inference_mode()
     def _run_generator(self, condition: np.ndarray) -> np.ndarray:

@@ -7,8 +7,6 @@ Images are small: a 40^3 grid at 2 mm holding an ellipsoid "brain" (zero outside
 from __future__ import annotations
 
 import json
-from collections import Counter
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -22,7 +20,7 @@ from SynthPathologyLib.errors import CaseError, GridMismatchError, SynthPatholog
 from SynthPathologyLib.image_io import lps_to_ras, read_image, same_grid, write_image
 from SynthPathologyLib.lesion import core_centroid_lps
 from SynthPathologyLib.lesion_spec import Composition, LesionSpec
-from SynthPathologyLib.mrml_lesion import (
+from SynthPathologyLib.mrml.lesion import (
     LESION_ROLE,
     _euler_xyz_deg,
     lesion_in_scene,
@@ -31,7 +29,7 @@ from SynthPathologyLib.mrml_lesion import (
     synthetic_role,
     volume_nodes_to_case,
 )
-from SynthPathologyLib.mrml_scene import (
+from SynthPathologyLib.mrml.scene import (
     ROLE_ATTRIBUTE,
     create_headless_scene,
     ensure_slice_views,
@@ -40,11 +38,11 @@ from SynthPathologyLib.mrml_scene import (
     save_scene_bundle,
     show_overlay,
 )
-from SynthPathologyLib.mrml_segmentation import (
+from SynthPathologyLib.mrml.segmentation import (
     label_to_segmentation_node,
     segmentation_node_to_label,
 )
-from SynthPathologyLib.mrml_volumes import (
+from SynthPathologyLib.mrml.volumes import (
     ijk_to_ras_matrix,
     load_volume_node,
     save_volume_node,
@@ -53,6 +51,8 @@ from SynthPathologyLib.mrml_volumes import (
     volume_node_to_sitk,
 )
 from SynthPathologyLib.pathology import get_pathology
+
+from mrml_helpers import add_roi, node_counts, vtk_matrix, voxels
 
 GLIOMA = get_pathology("glioma")
 CORE = GLIOMA.core_values
@@ -81,42 +81,14 @@ def brain_image(
     return result
 
 
-def voxels(image: sitk.Image) -> np.ndarray:
-    """A read-only view of the image's voxels, (z, y, x)."""
-    return sitk.GetArrayViewFromImage(image)
-
-
 def on_grid(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
     return image
 
 
-def node_counts(scene) -> Counter:
-    return Counter(scene.GetNthNode(i).GetClassName() for i in range(scene.GetNumberOfNodes()))
-
-
 def matrix_array(vtk_matrix) -> np.ndarray:
     return np.array([[vtk_matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
-
-
-def vtk_matrix(matrix: np.ndarray) -> vtkMatrix4x4:
-    """A vtkMatrix4x4 from a (3, 3) linear part or a full (4, 4) matrix."""
-    full = np.eye(4)
-    full[: len(matrix), : len(matrix)] = matrix
-    result = vtkMatrix4x4()
-    result.DeepCopy(full.ravel())
-    return result
-
-
-def add_roi(scene, center_ras, radius, axes_ras: np.ndarray | None = None):
-    """An ROI seed: centre (RAS mm), radius per axis (mm), axes (columns, RAS) if rotated."""
-    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "Seed")
-    roi.SetCenter(*center_ras)
-    roi.SetRadiusXYZ(*radius)
-    if axes_ras is not None:
-        roi.SetAndObserveObjectToNodeMatrix(vtk_matrix(axes_ras))
-    return roi
 
 
 def add_translation(scene, offset_ras) -> object:

@@ -3,7 +3,7 @@ segmentation node, and a result saved as a BraTS case folder.
 
 Seeds are Markups nodes, in RAS: an ROI ("place and scale": its centre is the seed, its box
 circumscribes the tumor core, its rotation is the lesion's) or a point list with one point plus a
-diameter. Outputs carry roles (see :mod:`SynthPathologyLib.mrml_scene`) so a rerun replaces them.
+diameter. Outputs carry roles (see :mod:`SynthPathologyLib.mrml.scene`) so a rerun replaces them.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .brats import write_brats_case
-from .case import Case
-from .errors import SynthPathologyError
-from .image_io import ras_to_lps
-from .lesion import generate_lesion
-from .lesion_spec import Composition, LesionSpec
-from .mrml_scene import role_node
-from .mrml_segmentation import label_to_segmentation_node, segmentation_node_to_label
-from .mrml_volumes import RAS_FROM_LPS, volume_node_to_sitk
+from ..brats import write_brats_case
+from ..case import Case
+from ..errors import SynthPathologyError
+from ..image_io import ras_to_lps
+from ..lesion import generate_lesion
+from ..lesion_spec import Composition, LesionSpec
+from .scene import role_node
+from .segmentation import label_to_segmentation_node, segmentation_node_to_label
+from .volumes import RAS_FROM_LPS, volume_node_to_sitk
 
 LESION_ROLE = "lesion"
 """Role of the segmentation node that shows the lesion label map."""
@@ -42,16 +42,24 @@ class SceneResult:
 
     Attributes:
         segmentation_node: the lesion, one segment per label (role :data:`LESION_ROLE`).
-        spec: the lesion request the seed gave (center in LPS mm).
-        label: the lesion label map, on the input volumes' grid.
+        spec: the lesion request the seed gave (center in LPS mm); None for a lesion removal.
+        label: the lesion label map, on the input volumes' grid (empty after a removal).
         volume_nodes: contrast -> synthetic volume node (roles from :func:`synthetic_role`); empty
             when only the lesion was drawn.
+        provenance: JSON-ready record of the synthesis (spec, seed, model id and hash, version);
+            empty when only the lesion was drawn.
     """
 
     segmentation_node: object
-    spec: LesionSpec
+    spec: LesionSpec | None
     label: sitk.Image
     volume_nodes: dict[str, object] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+
+def lesion_segmentation_node(scene):
+    """The scene's lesion segmentation node (role :data:`LESION_ROLE`), created on first use."""
+    return role_node(scene, LESION_ROLE, "vtkMRMLSegmentationNode", "Lesion")
 
 
 def lesion_spec_from_seed_node(
@@ -218,8 +226,9 @@ def lesion_in_scene(
     )
     case = volume_nodes_to_case(volume_nodes, brain_mask_node=brain_mask_node, pathology=pathology)
     label = generate_lesion(spec, case.reference, case.mask())
-    output = role_node(scene, LESION_ROLE, "vtkMRMLSegmentationNode", "Lesion")
-    segmentation_node = label_to_segmentation_node(scene, label, pathology=pathology, node=output)
+    segmentation_node = label_to_segmentation_node(
+        scene, label, pathology=pathology, node=lesion_segmentation_node(scene)
+    )
     return SceneResult(segmentation_node, spec, label)
 
 

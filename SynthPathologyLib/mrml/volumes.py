@@ -18,9 +18,9 @@ from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import VTK_SIGNED_CHAR
 from vtkmodules.vtkCommonDataModel import vtkImageData
 
-from .errors import ImageFileError, SynthPathologyError
-from .image_io import image_suffix
-from .mrml_scene import role_node
+from ..errors import ImageFileError, SynthPathologyError
+from ..image_io import image_suffix
+from .scene import role_node
 
 # RAS <-> LPS: negate x and y. Its own inverse.
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -128,7 +128,7 @@ def sitk_to_volume_node(scene, image: sitk.Image, name: str, node=None, *, label
 
 def sitk_to_role_volume_node(scene, image: sitk.Image, role: str, name: str):
     """Put ``image`` in the scalar volume node playing ``role`` (see
-    :func:`~SynthPathologyLib.mrml_scene.role_node`): created, named ``name``, on first use and
+    :func:`~SynthPathologyLib.mrml.scene.role_node`): created, named ``name``, on first use and
     replaced on every later run, so reruns do not pile up nodes."""
     return sitk_to_volume_node(scene, image, name, role_node(scene, role, "vtkMRMLScalarVolumeNode", name))
 

@@ -14,10 +14,10 @@ import SimpleITK as sitk
 import slicer
 from vtkmodules.util import numpy_support
 
-from .errors import CaseError, SynthPathologyError
-from .image_io import copy_geometry
-from .mrml_volumes import ras_geometry, vtk_scalars
-from .pathology import LabelInfo, get_pathology
+from ..errors import CaseError, SynthPathologyError
+from ..image_io import copy_geometry
+from .volumes import ras_geometry, vtk_scalars
+from ..pathology import LabelInfo, get_pathology
 
 BINARY_LABELMAP = "Binary labelmap"  # vtkSegmentationConverter's representation name
 

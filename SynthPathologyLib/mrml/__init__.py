@@ -1,0 +1,33 @@
+"""The MRML bridge: Slicer scenes <-> the library, in desktop Slicer and under ``slicer-core``.
+
+Every function takes the scene (or its nodes) as an argument; nothing here uses ``slicer.app``,
+``slicer.mrmlScene`` or Qt. Modules:
+
+- :mod:`.scene`: headless scene wiring, output-node roles, slice-view overlay, ``.mrb`` bundles;
+- :mod:`.volumes`: scalar volume nodes <-> SimpleITK images (exact IJK-to-RAS geometry);
+- :mod:`.segmentation`: label maps <-> segmentation nodes with the pathology's segments;
+- :mod:`.lesion`: Markups seed -> LesionSpec, volume nodes -> Case, saving a BraTS case;
+- :mod:`.synthesis`: :func:`synthesize_in_scene` and :func:`remove_lesion_in_scene`.
+"""
+
+from .lesion import SceneResult, lesion_in_scene, lesion_spec_from_seed_node, save_brats_case_from_scene
+from .scene import create_headless_scene, load_scene_bundle, save_scene_bundle, show_overlay
+from .synthesis import load_synthesizer, remove_lesion_in_scene, synthesize_in_scene
+from .volumes import load_volume_node, sitk_to_volume_node, volume_node_to_sitk
+
+__all__ = [
+    "SceneResult",
+    "create_headless_scene",
+    "lesion_in_scene",
+    "lesion_spec_from_seed_node",
+    "load_scene_bundle",
+    "load_synthesizer",
+    "load_volume_node",
+    "remove_lesion_in_scene",
+    "save_brats_case_from_scene",
+    "save_scene_bundle",
+    "show_overlay",
+    "sitk_to_volume_node",
+    "synthesize_in_scene",
+    "volume_node_to_sitk",
+]

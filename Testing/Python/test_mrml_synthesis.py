@@ -1,0 +1,161 @@
+"""Synthesis in a real slicer-core scene with the shipped default model, the way the Slicer module
+and the browser app call it: volume nodes + ROI seed -> synthetic volume nodes, lesion
+segmentation, overlay; reruns replace; results survive a scene bundle; lesion removal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+
+from SynthPathologyLib.case import Case
+from SynthPathologyLib.errors import CaseError, LesionPlacementError, SynthPathologyError
+from SynthPathologyLib.image_io import lps_to_ras, same_grid
+from SynthPathologyLib.lesion import core_centroid_lps
+from SynthPathologyLib.mrml import (
+    create_headless_scene,
+    load_scene_bundle,
+    remove_lesion_in_scene,
+    save_scene_bundle,
+    synthesize_in_scene,
+)
+from SynthPathologyLib.mrml.lesion import LESION_ROLE, synthetic_role
+from SynthPathologyLib.mrml.scene import find_role_node
+from SynthPathologyLib.mrml.segmentation import label_to_segmentation_node, segmentation_node_to_label
+from SynthPathologyLib.mrml.volumes import ijk_to_ras_matrix, sitk_to_volume_node, volume_node_to_sitk
+from SynthPathologyLib.pathology import get_pathology
+
+from mrml_helpers import add_roi, node_counts, voxels
+
+GLIOMA = get_pathology("glioma")
+NAMES = {"t1": "Patient T1", "t1c": "Patient T1c", "t2": "Patient T2", "flair": "Patient FLAIR"}
+
+
+def load_case_into_scene(scene, case: Case) -> dict:
+    return {c: sitk_to_volume_node(scene, case.images[c], NAMES[c]) for c in GLIOMA.contrasts}
+
+
+def seed_ras(case: Case) -> np.ndarray:
+    """A point in the left hemisphere's white matter of the phantom (RAS mm)."""
+    size = np.array(case.reference.GetSize())
+    index = size / 2 + np.array([12, 4, 6]) / np.array(case.reference.GetSpacing())
+    return np.array(lps_to_ras(case.reference.TransformContinuousIndexToPhysicalPoint(index.tolist())))
+
+
+@pytest.fixture
+def app():
+    return create_headless_scene()
+
+
+def test_lesion_lands_at_the_roi_and_results_have_the_input_geometry(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    p = seed_ras(healthy_case)
+    result = synthesize_in_scene(app.scene, volumes, add_roi(app.scene, p, (9.0, 9.0, 9.0)), random_seed=2)
+
+    label = segmentation_node_to_label(result.segmentation_node, healthy_case.reference)
+    assert np.linalg.norm(np.subtract(lps_to_ras(core_centroid_lps(label)), p)) < 3.0
+    assert result.provenance["operation"] == "insert" and result.provenance["random_seed"] == 2
+
+    segmentation = result.segmentation_node.GetSegmentation()
+    assert [segmentation.GetNthSegment(i).GetName() for i in range(3)] == [lab.name for lab in GLIOMA.labels]
+    assert [segmentation.GetNthSegment(i).GetColor() for i in range(3)] == pytest.approx(
+        [lab.color for lab in GLIOMA.labels]
+    )
+    for contrast, node in result.volume_nodes.items():
+        assert node.GetName() == f"{NAMES[contrast]} (synthetic)"
+        image = volume_node_to_sitk(node)
+        assert same_grid(image, healthy_case.reference, tolerance=1e-9)
+        assert image.GetPixelID() == healthy_case.images[contrast].GetPixelID()
+        np.testing.assert_allclose(ijk_to_ras_matrix(image), ijk_to_ras_matrix(healthy_case.reference))
+
+
+def test_voxels_far_from_the_lesion_are_untouched_and_the_lesion_changes_the_image(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    result = synthesize_in_scene(app.scene, volumes, add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0)))
+
+    lesion = voxels(result.label) > 0
+    spacing = healthy_case.reference.GetSpacing()[::-1]
+    distance_mm = ndimage.distance_transform_edt(~lesion, sampling=spacing)
+    for contrast, node in result.volume_nodes.items():
+        changed = voxels(volume_node_to_sitk(node)) != voxels(healthy_case.images[contrast])
+        # The synthesis region is the lesion plus the model's margin (a few mm), inside the brain.
+        assert distance_mm[changed].max() <= 12.0
+        assert changed[lesion].mean() > 0.5
+
+
+def test_overlay_shows_synthetic_flair_over_the_original_at_the_opacity(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
+    result = synthesize_in_scene(app.scene, volumes, seed, opacity=0.7)
+
+    composite = app.scene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
+    assert composite.GetBackgroundVolumeID() == volumes["flair"].GetID()
+    assert composite.GetForegroundVolumeID() == result.volume_nodes["flair"].GetID()
+    assert composite.GetForegroundOpacity() == pytest.approx(0.7)
+
+
+def test_rerun_replaces_the_results_and_another_seed_gives_another_variant(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
+    first = synthesize_in_scene(app.scene, volumes, seed, random_seed=0)
+    first_flair = np.array(voxels(volume_node_to_sitk(first.volume_nodes["flair"])))
+    counts = node_counts(app.scene)
+
+    second = synthesize_in_scene(app.scene, volumes, seed, random_seed=1)
+    assert node_counts(app.scene) == counts
+    assert second.volume_nodes["flair"] is first.volume_nodes["flair"]
+    assert second.segmentation_node is first.segmentation_node
+    assert not np.array_equal(voxels(volume_node_to_sitk(second.volume_nodes["flair"])), first_flair)
+
+
+def test_results_survive_a_scene_bundle(app, healthy_case, tmp_path):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    result = synthesize_in_scene(app.scene, volumes, add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0)))
+    expected = volume_node_to_sitk(result.volume_nodes["t1c"])
+    path = save_scene_bundle(app.scene, tmp_path / "scene.mrb")
+
+    reopened = create_headless_scene()
+    load_scene_bundle(reopened.scene, path)
+    t1c = find_role_node(reopened.scene, synthetic_role("t1c"), "vtkMRMLScalarVolumeNode")
+    lesion = find_role_node(reopened.scene, LESION_ROLE, "vtkMRMLSegmentationNode")
+    assert t1c.GetName() == "Patient T1c (synthetic)"
+    assert np.array_equal(voxels(volume_node_to_sitk(t1c)), voxels(expected))
+    assert np.array_equal(voxels(segmentation_node_to_label(lesion, expected)), voxels(result.label))
+
+
+def test_a_seed_outside_the_brain_is_refused_and_the_scene_is_unchanged(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    corner = lps_to_ras(healthy_case.reference.TransformIndexToPhysicalPoint((2, 2, 2)))
+    seed = add_roi(app.scene, corner, (8.0, 8.0, 8.0))
+    counts = node_counts(app.scene)
+    with pytest.raises(LesionPlacementError):
+        synthesize_in_scene(app.scene, volumes, seed)
+    assert node_counts(app.scene) == counts
+
+
+def test_missing_contrast_is_named(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    del volumes["t1c"]
+    with pytest.raises(SynthPathologyError, match="t1c"):
+        synthesize_in_scene(app.scene, volumes, add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0)))
+
+
+def test_remove_lesion_repaints_only_around_the_lesion(app, tumor_case):
+    volumes = load_case_into_scene(app.scene, tumor_case)
+    segmentation = label_to_segmentation_node(app.scene, tumor_case.label, name="Tumor")
+    result = remove_lesion_in_scene(app.scene, volumes, segmentation)
+
+    lesion = voxels(tumor_case.label) > 0
+    distance_mm = ndimage.distance_transform_edt(~lesion, sampling=tumor_case.reference.GetSpacing()[::-1])
+    changed = voxels(volume_node_to_sitk(result.volume_nodes["flair"])) != voxels(tumor_case.images["flair"])
+    assert changed[lesion].mean() > 0.5 and distance_mm[changed].max() <= 12.0
+    assert result.provenance["operation"] == "remove" and not voxels(result.label).any()
+    assert result.segmentation_node is segmentation  # the user's lesion is kept as it was
+
+
+def test_remove_without_a_lesion_is_refused(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    empty = label_to_segmentation_node(app.scene, sitk.Image(healthy_case.label), name="Empty")
+    with pytest.raises(CaseError, match="no lesion"):
+        remove_lesion_in_scene(app.scene, volumes, empty)
