@@ -13,8 +13,10 @@ from pathlib import Path
 from . import __version__
 from .cli_options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int
 from .errors import SynthPathologyError
+from .evaluation.commands import add_evaluation_commands
 from .synthesis_commands import add_synthesis_commands
 from .turing.commands import add_turing_commands
+from .web.commands import add_app_command
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -102,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_synthesis_commands(commands)
     add_turing_commands(commands)
+    add_evaluation_commands(commands)
+    add_app_command(commands)
     return parser
 
 

@@ -1,0 +1,95 @@
+"""Lesion mode's side panel: case, seed, size, composition, variant, generate, display, download.
+
+Widgets only: each is bound to a state name or controller action of :mod:`.lesion_workflow`.
+"""
+
+from __future__ import annotations
+
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from .uploads import UPLOAD_SUFFIXES, UploadLimits
+
+def _slider(name: str, label: str, low: float, high: float, step: float, **kwargs) -> None:
+    v3.VSlider(v_model=(name,), label=label, min=low, max=high, step=step, thumb_label=True,
+               density="compact", hide_details=True, classes="my-1", **kwargs)
+
+
+def _section(title: str) -> None:
+    html.Div(title, classes="text-overline mt-3")
+
+
+def upload_input(limits: UploadLimits) -> None:
+    """A file input that lets the server check names and sizes first, then sends the files in
+    chunks (trame-slicer's chunk loader) to the ``upload_chunk`` trigger."""
+    announce = "Array.from($event.target.files).map(f => ({name: f.name, size: f.size}))"
+    v3.VFileInput(
+        label="Open a BraTS case (files)",
+        multiple=True,
+        accept=",".join(UPLOAD_SUFFIXES),
+        density="compact",
+        prepend_icon="mdi-folder-open",
+        hint=f"T1, T1c, T2, FLAIR (+ seg) named like BraTS; at most {limits.max_file_mb:g} MB per file",
+        persistent_hint=True,
+        disabled=("busy",),
+        change=(
+            "const files = $event.target.files;"
+            f"trigger('upload_check', [{announce}])"
+            ".then(refused => { if (!refused) window.load_files_by_chunks(files, {trigger_name: 'upload_chunk'}); })"
+        ),
+        classes="upload-input",
+    )
+
+
+def lesion_panel(limits: UploadLimits) -> None:
+    """Build the panel inside the current layout context."""
+    html.Div("Case: {{ case_id || '…' }}", classes="text-subtitle-1 case-name")
+    upload_input(limits)
+
+    _section("Seed")
+    v3.VSwitch(v_model=("placing",), label="Click in a slice view to place the seed", density="compact",
+               hide_details=True, color="primary")
+    html.Div(
+        "{{ seed_ras ? `R ${seed_ras[0]}  A ${seed_ras[1]}  S ${seed_ras[2]} mm` : 'not placed' }}",
+        classes="text-caption seed-position",
+    )
+    html.Div("Tumor core diameters (mm); the box handles resize it when placing is off", classes="text-caption")
+    _slider("diameter_rl", "R-L", 5, 80, 1)
+    _slider("diameter_ap", "A-P", 5, 80, 1)
+    _slider("diameter_si", "S-I", 5, 80, 1)
+
+    _section("Composition")
+    _slider("edema_mm", "Edema (mm)", 0, 30, 1)
+    _slider("necrosis", "Necrosis", 0, 0.9, 0.05)
+    _slider("rim_mm", "Rim (mm)", 1, 10, 0.5)
+    _slider("irregularity", "Irregular", 0, 1, 0.05)
+
+    _section("Generate")
+    with html.Div(classes="d-flex align-center ga-2"):
+        v3.VTextField(v_model=("random_seed",), label="Random seed", type="number", density="compact",
+                      hide_details=True, style="max-width: 130px")
+        v3.VBtn("Next variant", click=("next_variant",), disabled=("busy || !seed_ras",), size="small")
+    v3.VSwitch(v_model=("auto_generate",), label="Generate on every click", density="compact", hide_details=True)
+    v3.VBtn("Generate", click=("generate",), color="primary", block=True, disabled=("busy || !seed_ras",),
+            classes="generate-button mt-1")
+    v3.VBtn("Remove the case's lesion", click=("remove_lesion",), block=True, variant="tonal", classes="mt-2",
+            disabled=("busy || !can_remove",))
+    html.Div("Done in {{ last_duration_s }} s", v_if=("has_result && last_duration_s !== null",),
+             classes="text-caption result-time")
+
+    _section("Display")
+    with v3.VBtnToggle(v_model=("contrast",), density="compact", mandatory=True, divided=True, variant="outlined"):
+        v3.VBtn("{{ c.title }}", v_for="c in contrasts", key="c.value", value=("c.value",), size="small")
+    with v3.VBtnToggle(v_model=("show_synthetic",), density="compact", mandatory=True, classes="mt-2",
+                       variant="outlined", disabled=("!has_result",)):
+        v3.VBtn("Original", value=False, size="small")
+        v3.VBtn("Synthetic", value=True, size="small")
+    _slider("opacity", "Opacity", 0, 1, 0.05, disabled=("!has_result || !show_synthetic",))
+    v3.VBtn(
+        "Download case (.zip)",
+        prepend_icon="mdi-download",
+        block=True,
+        classes="mt-3",
+        disabled=("busy || !has_result",),
+        click="utils.download(download_name, trigger('download_case'), 'application/zip')",
+    )

@@ -1,0 +1,284 @@
+"""Lesion mode's behaviour: the page's state and actions wired to the MRML bridge.
+
+Every action calls the same :mod:`SynthPathologyLib.mrml` functions as the desktop module:
+:func:`~SynthPathologyLib.mrml.synthesize_in_scene` (which caches the model and the prepared case,
+so regenerating after moving the seed is fast), :func:`~SynthPathologyLib.mrml.remove_lesion_in_scene`,
+:func:`~SynthPathologyLib.mrml.show_overlay` and, for downloads,
+:func:`~SynthPathologyLib.mrml.save_brats_case_from_scene`. The widgets are in :mod:`.lesion_panel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from trame_server.utils.asynchronous import create_task
+
+from ..case import Case
+from ..errors import SynthPathologyError
+from ..lesion_spec import Composition
+from ..mrml import SceneResult, load_synthesizer, remove_lesion_in_scene, show_overlay, synthesize_in_scene
+from ..pathology import contrast_title, get_pathology
+from ..phantom import default_brain_case
+from .case_nodes import CaseNodes, put_case_in_scene
+from .downloads import brats_case_zip, download_case_id
+from .seed import SeedPlacer
+from .tasks import reported_task, show_error
+from .uploads import DataFolder, UploadError, UploadLimits, check_upload, read_uploaded_case, store_upload
+
+PATHOLOGY = "glioma"
+DIAMETER_KEYS = ("diameter_rl", "diameter_ap", "diameter_si")
+
+STATE_DEFAULTS = {
+    "case_id": "",
+    "seed_ras": None,  # [R, A, S] mm of the placed seed, for the page
+    "diameter_rl": 30.0,  # tumor-core diameters (mm) along R-L, A-P, S-I
+    "diameter_ap": 30.0,
+    "diameter_si": 30.0,
+    "edema_mm": Composition.edema_extent_mm,
+    "necrosis": Composition.necrosis_fraction,
+    "rim_mm": Composition.rim_thickness_mm,
+    "irregularity": Composition.irregularity,
+    "random_seed": 0,
+    "placing": True,  # clicks place the seed (else the ROI handles resize it)
+    "auto_generate": True,  # generate after every placement click
+    "has_result": False,
+    "operation": "",  # "synthesize" or "remove": what the shown result is
+    "show_synthetic": True,
+    "opacity": 1.0,
+    "contrast": "flair",
+    "contrasts": [],  # [{"value": "t1", "title": "T1"}, ...] of the case
+    "can_remove": False,  # the case has a lesion label to remove
+    "download_name": "",
+    "last_duration_s": None,  # seconds the last generation took on the server
+}
+
+
+class LesionWorkflow:
+    """State and actions of lesion mode for one app (one scene, one case at a time).
+
+    Args:
+        server: the trame server.
+        slicer_app: trame-slicer's SlicerApp (scene, logics, views).
+        data: the app's data folder (uploads, downloads).
+        limits: upload limits.
+        case: the case to open, or None for the default brain at ``resolution_mm``.
+        model, device: model folder (None: the shipped one) and device of the synthesizer.
+    """
+
+    def __init__(self, server, slicer_app, data: DataFolder, limits: UploadLimits, *, case: Case | None = None,
+                 resolution_mm: float = 1.0, model: str | None = None, device: str = "auto"):
+        self.server = server
+        self.state = server.state
+        self.slicer_app = slicer_app
+        self.scene = slicer_app.scene
+        self.data = data
+        self.limits = limits
+        self.case: CaseNodes | None = None
+        self.result: SceneResult | None = None
+        self._initial_case = case
+        self._resolution_mm = resolution_mm
+        self._model = model
+        self._device = device
+        self._uploads: list[dict] = []
+        self._generating = False
+        self._generate_again = False
+        self._result_seed = 0
+        self.state.update(STATE_DEFAULTS)
+        self.seed = SeedPlacer(self.scene, slicer_app.view_manager.get_slice_views(),
+                               on_placed=self._on_seed_placed, on_changed=self._on_seed_changed)
+        self._bind()
+
+    def _bind(self) -> None:
+        state, ctrl = self.state, self.server.controller
+        state.change(*DIAMETER_KEYS)(lambda **_: self.seed.set_diameters(self._diameters()))
+        state.change("placing")(lambda placing, **_: self.seed.set_placing(placing))
+        state.change("show_synthetic", "opacity", "contrast")(lambda **_: self.refresh_display())
+        ctrl.generate = self.generate
+        ctrl.next_variant = self.next_variant
+        ctrl.remove_lesion = self.remove_lesion
+        ctrl.on_server_ready.add_task(self.open_first_case)
+        self.server.trigger("upload_check")(self.upload_check)
+        self.server.trigger("upload_chunk")(self.upload_chunk)
+        self.server.trigger("download_case")(self.download_case)
+
+    # Cases
+
+    async def open_first_case(self, **_) -> None:
+        """The case from the command line, else the default brain (built in a worker thread: it
+        takes seconds and touches no MRML); the model loads meanwhile too."""
+        message = "Loading the case…" if self._initial_case else "Building the default brain (MNI152 phantom)…"
+        async with reported_task(self.server, message):
+            model = asyncio.to_thread(load_synthesizer, self._model, PATHOLOGY, self._device)
+            case = self._initial_case or await asyncio.to_thread(default_brain_case, self._resolution_mm)
+            self.show_case(case)
+            await model
+
+    def show_case(self, case: Case) -> None:
+        """Replace the case on screen (and its results) by ``case``."""
+        case.require_contrasts(get_pathology(PATHOLOGY).contrasts)
+        self.case = put_case_in_scene(self.scene, case, self.case)
+        self.result = None
+        self.seed.remove()
+        contrasts = list(self.case.volume_nodes)
+        with self.state:
+            self.state.update(case_id=case.case_id,
+                              contrasts=[{"value": c, "title": contrast_title(c)} for c in contrasts], has_result=False, operation="",
+                              seed_ras=None, can_remove=self.case.lesion_node is not None,
+                              contrast=self.state.contrast if self.state.contrast in contrasts else contrasts[-1])
+        self.refresh_display()
+        for slice_view in self.slicer_app.view_manager.get_slice_views():
+            slice_view.set_visible_in_3d(True)
+        self.slicer_app.display_manager.reset_views()
+
+    # Seed
+
+    def _diameters(self) -> tuple[float, float, float]:
+        return tuple(float(self.state[key]) for key in DIAMETER_KEYS)
+
+    def _on_seed_placed(self, _center_ras) -> None:
+        if self.state.auto_generate and self.case is not None:
+            create_task(self.generate())
+
+    def _on_seed_changed(self) -> None:
+        center, diameters = self.seed.center_ras(), self.seed.diameters_mm()
+        with self.state:
+            self.state.seed_ras = [round(v, 1) for v in center] if center else None
+            for key, value in zip(DIAMETER_KEYS, diameters or ()):
+                if abs(float(self.state[key]) - value) > 0.05:
+                    self.state[key] = round(value, 1)
+
+    # Synthesis
+
+    def _composition(self) -> Composition:
+        state = self.state
+        return Composition(edema_extent_mm=float(state.edema_mm), necrosis_fraction=float(state.necrosis),
+                           rim_thickness_mm=float(state.rim_mm), irregularity=float(state.irregularity))
+
+    def _random_seed(self) -> int:
+        try:
+            return int(self.state.random_seed)
+        except (TypeError, ValueError):
+            raise SynthPathologyError(f"random seed must be a whole number, got {self.state.random_seed!r}") from None
+
+    async def generate(self) -> None:
+        """Paint the lesion the seed asks for; clicks during a run make it run once more at the end
+        with the latest seed."""
+        if self._generating:
+            self._generate_again = True
+            return
+        self._generating = True
+        try:
+            self._generate_again = True
+            while self._generate_again:
+                self._generate_again = False
+                async with reported_task(self.server, "Generating the lesion…"):
+                    self._synthesize()
+        finally:
+            self._generating = False
+
+    def _synthesize(self) -> None:
+        case = self._require_case()
+        if not self.seed.is_placed:
+            raise SynthPathologyError("place the seed first: click in a slice view")
+        started = time.perf_counter()
+        self.result = synthesize_in_scene(
+            self.scene, case.volume_nodes, self.seed.node, PATHOLOGY, self._random_seed(),
+            load_synthesizer(self._model, PATHOLOGY, self._device), composition=self._composition(),
+            brain_mask_node=case.brain_mask_node, opacity=float(self.state.opacity),
+        )
+        self._result_shown("synthesize", time.perf_counter() - started)
+
+    async def next_variant(self) -> None:
+        """Another random seed, same place and size: another lesion."""
+        self.state.random_seed = self._random_seed() + 1
+        await self.generate()
+
+    async def remove_lesion(self) -> None:
+        """Inpaint healthy tissue over the case's own lesion label."""
+        async with reported_task(self.server, "Removing the lesion…"):
+            case = self._require_case()
+            if case.lesion_node is None:
+                raise SynthPathologyError(f"case {case.case_id} has no lesion label to remove")
+            started = time.perf_counter()
+            self.result = remove_lesion_in_scene(
+                self.scene, case.volume_nodes, case.lesion_node, PATHOLOGY, self._random_seed(),
+                load_synthesizer(self._model, PATHOLOGY, self._device), brain_mask_node=case.brain_mask_node,
+                opacity=float(self.state.opacity),
+            )
+            self._result_shown("remove", time.perf_counter() - started)
+
+    def _require_case(self) -> CaseNodes:
+        if self.case is None:
+            raise SynthPathologyError("no case loaded yet")
+        return self.case
+
+    def _result_shown(self, operation: str, duration_s: float) -> None:
+        self._result_seed = self._random_seed()
+        with self.state:
+            self.state.update(has_result=True, operation=operation, show_synthetic=True,
+                              last_duration_s=round(duration_s, 2),
+                              download_name=download_case_id(self.case.case_id, operation, self._result_seed) + ".zip")
+        self.refresh_display()
+
+    def refresh_display(self) -> None:
+        """Slice views: the chosen contrast, with its synthetic version over it at the chosen
+        opacity (0 when "original" is chosen); the lesion outline only over the synthetic."""
+        if self.case is None:
+            return
+        contrast = self.state.contrast if self.state.contrast in self.case.volume_nodes else next(iter(self.case.volume_nodes))
+        original = self.case.volume_nodes[contrast]
+        synthetic = self.result.volume_nodes.get(contrast) if self.result else None
+        show = bool(self.state.show_synthetic)
+        if synthetic is None:
+            self.slicer_app.display_manager.show_volume_in_slice_background(original)
+            self.slicer_app.display_manager.show_volume_in_slice_foreground(None)
+        else:
+            show_overlay(self.scene, original, synthetic, float(self.state.opacity) if show else 0.0)
+        if self.result is not None and self.state.operation == "synthesize":
+            display = self.result.segmentation_node.GetDisplayNode()
+            display.SetVisibility2DFill(False)  # outline only: the synthetic lesion shows inside
+            display.SetVisibility(show)
+
+    # Files
+
+    def upload_check(self, files: list[dict]) -> str:
+        """Names and sizes the browser announces, checked before it sends any content; returns
+        the refusal ("" when accepted), also shown in the page."""
+        try:
+            check_upload(files, self.limits)
+        except UploadError as exc:
+            show_error(self.state, str(exc))
+            return str(exc)
+        self._uploads = []
+        return ""
+
+    async def upload_chunk(self, files: list[dict]) -> None:
+        """Receives the files in chunks; an empty chunk ends the upload and opens the case."""
+        if files:
+            self._uploads.extend(files)
+            return
+        uploads, self._uploads = self._uploads, []
+        async with reported_task(self.server, "Reading the uploaded case…"):
+            folder = store_upload(uploads, self.data, self.limits)
+            try:
+                case = read_uploaded_case(folder, get_pathology(PATHOLOGY).contrasts)
+            finally:
+                self.data.remove(folder)  # the images are in memory now
+            self.show_case(case)
+
+    def download_case(self):
+        """The shown result as a zipped BraTS case (an attachment for the page's download)."""
+        if self.result is None:
+            show_error(self.state, "nothing to download yet: generate a lesion first")
+            return None
+        operation = self.state.operation
+        segmentation = self.result.segmentation_node if operation == "synthesize" else None
+        case_id = download_case_id(self.case.case_id, operation, self._result_seed)
+        try:
+            payload = brats_case_zip(self.data, case_id, self.result.volume_nodes, segmentation,
+                                     self.result.provenance)
+        except SynthPathologyError as exc:
+            show_error(self.state, str(exc))
+            return None
+        return self.server.protocol.addAttachment(payload)

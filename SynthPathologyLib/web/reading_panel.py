@@ -1,0 +1,104 @@
+"""Reading mode: a reader's Turing-test session in the page.
+
+The cases come one by one in the reader's order from
+:func:`~SynthPathologyLib.turing.open_session`; each is shown by
+:func:`~SynthPathologyLib.mrml.reading.show_blinded_case` (anonymous node names, the package's
+fixed window, the same views for every case), and each answer goes through
+:meth:`Session.record <SynthPathologyLib.turing.session.Session.record>` into the reader's
+crash-safe journal, the same one the command line and the Slicer module write.
+"""
+
+from __future__ import annotations
+
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from ..errors import SynthPathologyError
+from ..mrml.reading import clear_reading_nodes, show_blinded_case, show_reading_contrast
+from ..pathology import contrast_title
+from .tasks import reported_task
+
+ANSWER_DEFAULTS = {"answer_label": None, "answer_confidence": None, "answer_realism": None, "answer_comment": ""}
+
+
+class ReadingWorkflow:
+    """State and actions of reading mode around one open session (closed when the server stops)."""
+
+    def __init__(self, server, slicer_app, session):
+        self.server = server
+        self.state = server.state
+        self.scene = slicer_app.scene
+        self.slicer_app = slicer_app
+        self.session = session
+        self.case = None
+        self.state.update(ANSWER_DEFAULTS)
+        self.state.update(reader=session.reader, progress_text="", reading_done=False, reading_contrast="",
+                          reading_contrasts=[{"value": c, "title": contrast_title(c)}
+                                             for c in session.package.manifest.contrasts])
+        self.state.change("reading_contrast")(self._on_contrast)
+        self.server.controller.submit_answer = self.submit
+        self.server.controller.on_server_ready.add_task(self.show_current)
+        self.server.controller.on_server_exited.add(lambda **_: session.close())
+
+    async def show_current(self, **_) -> None:
+        """Show the session's current case, or the end of the study."""
+        async with reported_task(self.server, "Loading the case…"):
+            progress = self.session.progress
+            if self.session.current is None:
+                clear_reading_nodes(self.scene)
+                self.case = None
+                with self.state:
+                    self.state.update(reading_done=True, progress_text=f"{progress.answered} / {progress.total}")
+                return
+            self.case = show_blinded_case(self.scene, self.session.package, self.session.current)
+            with self.state:
+                self.state.update(ANSWER_DEFAULTS)
+                self.state.update(progress_text=f"{progress.position} / {progress.total}",
+                                  reading_contrast=self.case.shown_contrast)
+            for slice_view in self.slicer_app.view_manager.get_slice_views():
+                slice_view.schedule_render()
+
+    def _on_contrast(self, reading_contrast, **_) -> None:
+        if self.case is not None and reading_contrast and reading_contrast != self.case.shown_contrast:
+            show_reading_contrast(self.scene, self.case, reading_contrast)
+
+    async def submit(self) -> None:
+        """Commit the form's answer for the case on screen, then show the next case."""
+        state = self.state
+        async with reported_task(self.server, "Saving the answer…"):
+            if state.answer_label is None or state.answer_confidence is None or state.answer_realism is None:
+                raise SynthPathologyError("choose real or synthetic, a confidence and a realism rating first")
+            self.session.record(state.answer_label, int(state.answer_confidence), int(state.answer_realism),
+                                state.answer_comment or "")
+        await self.show_current()
+
+
+def _rating(name: str, label: str, low_text: str, high_text: str) -> None:
+    html.Div(f"{label} (1 {low_text} – 5 {high_text})", classes="text-caption mt-2")
+    with v3.VBtnToggle(v_model=(name,), density="compact", divided=True, variant="outlined", classes=name):
+        for value in range(1, 6):
+            v3.VBtn(str(value), value=value, size="small")
+
+
+def reading_panel() -> None:
+    """The answer form and progress, built inside the current layout context."""
+    html.Div("Reader {{ reader }}", classes="text-subtitle-1")
+    html.Div("Case {{ progress_text }}", classes="text-h6 progress-text")
+    with html.Div(v_if=("reading_done",), classes="reading-done"):
+        html.Div("Every case is answered. Thank you!", classes="text-body-1 mt-2")
+    with html.Div(v_else=True):
+        with v3.VBtnToggle(v_model=("reading_contrast",), density="compact", mandatory=True, divided=True,
+                           variant="outlined", classes="mb-2"):
+            v3.VBtn("{{ c.title }}", v_for="c in reading_contrasts", key="c.value", value=("c.value",),
+                    size="small")
+        html.Div("This case is", classes="text-caption")
+        with v3.VBtnToggle(v_model=("answer_label",), density="compact", divided=True, variant="outlined",
+                           classes="answer_label"):
+            v3.VBtn("Real", value="real", size="small")
+            v3.VBtn("Synthetic", value="synthetic", size="small")
+        _rating("answer_confidence", "Confidence", "guess", "certain")
+        _rating("answer_realism", "Realism", "implausible", "typical")
+        v3.VTextarea(v_model=("answer_comment",), label="Comment (optional)", rows=2, density="compact",
+                     hide_details=True, classes="mt-2")
+        v3.VBtn("Submit and next", click=("submit_answer",), color="primary", block=True, classes="mt-3 submit-answer",
+                disabled=("busy || !answer_label || !answer_confidence || !answer_realism",))

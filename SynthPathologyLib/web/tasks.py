@@ -1,0 +1,45 @@
+"""Long work in the page: a busy indicator with a message while it runs, and errors shown in the
+page (the server keeps running).
+
+Work on the MRML scene must stay on the server's event loop (VTK is not thread-safe), so a task
+first lets the "busy" state reach the browser, then runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from ..errors import SynthPathologyError
+
+logger = logging.getLogger(__name__)
+
+
+def show_error(state, message: str) -> None:
+    """Show ``message`` (one line) in the page's error banner."""
+    with state:
+        state.error = message
+
+
+@asynccontextmanager
+async def reported_task(server, message: str):
+    """Run the body with ``busy`` set and ``busy_message`` shown; a user error
+    (:class:`SynthPathologyError`) becomes the page's error line, any other exception is logged
+    with its traceback and shown as an internal error. Nothing propagates: the server lives on."""
+    state = server.state
+    with state:
+        state.busy = True
+        state.busy_message = message
+        state.error = ""
+    await server.network_completion  # the browser sees "busy" before the loop is held
+    try:
+        yield
+    except SynthPathologyError as exc:
+        show_error(state, str(exc))
+    except Exception as exc:  # noqa: BLE001 - the page must survive any failure
+        logger.exception("%s failed", message)
+        show_error(state, f"internal error while {message.lower().rstrip('.…')}: {exc}")
+    finally:
+        with state:
+            state.busy = False
+            state.busy_message = ""
