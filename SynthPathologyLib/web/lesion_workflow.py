@@ -51,6 +51,7 @@ STATE_DEFAULTS = {
     "can_remove": False,  # the case has a lesion label to remove
     "download_name": "",
     "last_duration_s": None,  # seconds the last generation took on the server
+    "result_id": 0,  # counts results shown: page scripts wait on it
 }
 
 
@@ -217,6 +218,7 @@ class LesionWorkflow:
         self._result_seed = self._random_seed()
         with self.state:
             self.state.update(has_result=True, operation=operation, show_synthetic=True,
+                              result_id=self.state.result_id + 1,
                               last_duration_s=round(duration_s, 2),
                               download_name=download_case_id(self.case.case_id, operation, self._result_seed) + ".zip")
         self.refresh_display()

@@ -1,0 +1,40 @@
+"""The browser front end's reading mode, in Debian's chromium against a real ``synthpathology app
+--reading`` server: a reader answers the case on screen in the page, and the answer is in the
+reader's journal, as ``synthpathology turing status`` reports it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from playwright.sync_api import expect
+
+from SynthPathologyLib.turing.journal import read_journal
+from SynthPathologyLib.turing.study_package import open_package
+from turing_helpers import make_package
+from web_helpers import REPOSITORY, app_server, chromium_page, state, wait_idle, wait_until
+
+
+def test_an_answer_in_the_page_is_committed_to_the_journal(tmp_path):
+    package, _key = make_package(tmp_path, n_real=2, n_synthetic=2, readers=("r1",))
+    with app_server(["--reading", str(package), "--reader", "r1"], tmp_path / "server.log") as (url, _), \
+            chromium_page() as page:
+        page.goto(url)
+        wait_idle(page)
+        expect(page.get_by_text("Case 1 / 4")).to_be_visible()
+        shown = [node for node in ("T1", "T1c", "T2", "FLAIR") if page.get_by_role("button", name=node).count()]
+        assert shown == ["T1", "T1c", "T2", "FLAIR"]
+
+        page.get_by_role("button", name="Synthetic").click()
+        page.locator(".answer_confidence").get_by_role("button", name="4").click()
+        page.locator(".answer_realism").get_by_role("button", name="2").click()
+        page.get_by_label("Comment (optional)").fill("rim too smooth")
+        page.get_by_role("button", name="Submit and next").click()
+        wait_until(page, "s('progress_text') === '2 / 4' && !s('busy')")
+        assert state(page, "answer_label") is None, "the form is cleared for the next case"
+
+        status = subprocess.run([sys.executable, "-m", "SynthPathologyLib", "turing", "status", str(package)],
+                                capture_output=True, text=True, cwd=REPOSITORY, check=True)
+    assert "r1: 1/4 answered" in status.stdout
+    (record,) = read_journal(open_package(package), "r1").records
+    assert (record.label, record.confidence, record.realism, record.comment) == ("synthetic", 4, 2, "rim too smooth")
