@@ -85,6 +85,26 @@ NAMINGS = {
     ),
 }
 
+# Contrast names seen in file and node names, BraTS 2021 and 2023 suffixes included.
+_CONTRAST_WORDS = {
+    "t1": "t1", "t1n": "t1", "t1w": "t1", "t1native": "t1",
+    "t1c": "t1c", "t1ce": "t1c", "t1gd": "t1c", "t1post": "t1c",
+    "t2": "t2", "t2w": "t2",
+    "flair": "flair", "t2f": "flair", "t2flair": "flair",
+}
+
+
+def contrast_from_name(name: str) -> str | None:
+    """The contrast a volume's name says ("BraTS-GLI-00001-000-t1c" -> "t1c", "Patient FLAIR" ->
+    "flair", "T1 Gd" -> "t1c"), or None when it names none or several."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    joined = {a + b for a, b in zip(words, words[1:])}  # "t1 gd", "t2 flair"
+    found = {_CONTRAST_WORDS[w] for w in joined if w in _CONTRAST_WORDS}
+    if not found:
+        found = {_CONTRAST_WORDS[w] for w in words if w in _CONTRAST_WORDS}
+    return found.pop() if len(found) == 1 else None
+
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

@@ -23,9 +23,8 @@ def intensity_scale(image: np.ndarray, brain: np.ndarray) -> float:
     return scale if scale > 0 else 1.0
 
 
-def denormalize(normalized: np.ndarray, scale: float, dtype: np.dtype) -> np.ndarray:
-    """Back to the input's scale and dtype: integers are rounded and clipped to the dtype's range."""
-    values = normalized.astype(np.float64) * scale
+def cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` in ``dtype``: rounded and clipped to its range for integers."""
     dtype = np.dtype(dtype)
     if dtype.kind in "ui":
         info = np.iinfo(dtype)

@@ -86,6 +86,14 @@ def label_values_present(label: sitk.Image) -> list:
 _REGISTRY: dict[str, Pathology] = {}
 
 
+CONTRAST_TITLES = {"t1": "T1", "t1c": "T1c", "t2": "T2", "flair": "FLAIR"}
+
+
+def contrast_title(contrast: str) -> str:
+    """How a contrast is named to users ("flair" -> "FLAIR"); unknown ones are upper-cased."""
+    return CONTRAST_TITLES.get(contrast, contrast.upper())
+
+
 def register_pathology(pathology: Pathology) -> None:
     """Make ``pathology`` available by name; a name can be registered once."""
     if pathology.name in _REGISTRY:

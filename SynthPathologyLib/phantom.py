@@ -401,3 +401,12 @@ def _acquire(
         volume[mask] = np.clip(np.rint(signal * gain), 1, np.iinfo(np.int16).max)
         images[contrast] = copy_geometry(anatomy.full(volume), brain.t1)
     return images
+
+
+DEFAULT_BRAIN_ID = "DefaultBrain"
+
+
+def default_brain_case(resolution_mm: float = 1.0) -> Case:
+    """The built-in default brain: the healthy phantom of case seed 0 (MNI152-based, T1, T1c, T2,
+    FLAIR, int16, brain mask, empty label) at ``resolution_mm`` (1 or 2 mm)."""
+    return make_phantom_case(0, PhantomOptions(resolution_mm=resolution_mm, healthy=True), case_id=DEFAULT_BRAIN_ID).case

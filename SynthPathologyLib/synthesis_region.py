@@ -27,15 +27,32 @@ def synthesis_region(label: np.ndarray, brain: np.ndarray, spacing_xyz: tuple[fl
         return np.zeros(label.shape, bool)
     box = bounding_box(lesion, pad_voxels=np.ceil(margin_mm / np.asarray(spacing_xyz)[::-1]).astype(int) + 1,
                        shape=label.shape)
-    image = sitk.GetImageFromArray(lesion[box].astype(np.uint8))
-    image.SetSpacing(tuple(float(s) for s in spacing_xyz))
-    # Distance from the lesion in mm (0 inside); only the crop around it is computed.
-    distance = sitk.GetArrayFromImage(
-        sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
-    )
     region = np.zeros(label.shape, bool)
-    region[box] = distance <= margin_mm
+    region[box] = distance_mm(lesion[box], spacing_xyz) <= margin_mm
     return region & (brain > 0)
+
+
+def blend_weight(lesion: np.ndarray, region: np.ndarray, spacing_xyz: tuple[float, float, float],
+                 margin_mm: float) -> np.ndarray:
+    """Float32 (z, y, x) weight of the generated image against the input inside ``region``: 1 on
+    the lesion and up to half the margin from it, then falling linearly to 0 at ``margin_mm``;
+    0 outside the region. The feathered edge hides the seam a hard cut leaves where the
+    generator's tissue meets the input's.
+
+    ``lesion`` and ``region`` are crops of the same box holding the whole region.
+    """
+    if not lesion.any():
+        return region.astype(np.float32)
+    ramp = np.clip((margin_mm - distance_mm(lesion, spacing_xyz)) / (margin_mm / 2), 0.0, 1.0)
+    return np.where(region, ramp, 0.0).astype(np.float32)
+
+
+def distance_mm(mask: np.ndarray, spacing_xyz: tuple[float, float, float]) -> np.ndarray:
+    """Float (z, y, x) distance in mm from each voxel to the nearest non-zero ``mask`` voxel (0 on it)."""
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image.SetSpacing(tuple(float(s) for s in spacing_xyz))
+    distance = sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
+    return np.maximum(sitk.GetArrayFromImage(distance), 0.0)
 
 
 def bounding_box(mask: np.ndarray, pad_voxels=0, shape: tuple[int, ...] | None = None) -> tuple[slice, ...]:

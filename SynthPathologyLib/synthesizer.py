@@ -2,9 +2,10 @@
 
 Flow: lesion label -> synthesis region (lesion + margin, inside the brain) -> crop around it ->
 resample to the model's spacing if needed -> normalize -> generator (sliding window when the
-region is larger than one patch) -> back to the input grid -> denormalize -> replace the region's
-voxels only. Every voxel outside the region is bit-identical to the input; the input's grid,
-dtype and intensity scale are kept.
+region is larger than one patch) -> back to the input grid -> denormalize -> feather into the
+region's voxels only (full weight on the lesion, fading to the input at the region's edge).
+Every voxel outside the region is bit-identical to the input; the input's grid, dtype and
+intensity scale are kept.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from monai.inferers import sliding_window_inference
 from . import __version__
 from .case import Case
 from .errors import CaseError
-from .conditioning import build_condition, denormalize, intensity_scale
+from .conditioning import build_condition, cast_like, intensity_scale
 from .image_io import copy_geometry, require_same_grid
 from .lesion import generate_lesion
 from .lesion_spec import LesionSpec
 from .model_files import LoadedModel, load_model
 from .pathology import get_pathology
-from .synthesis_region import context_box, synthesis_region
+from .resources import resource_path
+from .synthesis_region import blend_weight, context_box, synthesis_region
 from .tissue import estimate_tissue_maps
 
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
+DEFAULT_MODELS_DIR = resource_path("Models")
 
 
 @dataclass
@@ -129,7 +131,7 @@ class Synthesizer:
         timings = {"lesion_s": time.perf_counter() - start}
         label_array = sitk.GetArrayViewFromImage(label)
         region = synthesis_region(label_array, prepared.brain, prepared.case.reference.GetSpacing(), self.card.margin_mm)
-        result = self._inpaint(prepared, label_array, region, seed, timings)
+        result = self._inpaint(prepared, label_array, label_array, region, seed, timings)
         return self._result(prepared, result, label, region, seed, "insert", described, timings)
 
     def remove_lesion(self, case: Case | PreparedCase, random_seed: int = 0) -> SynthesisResult:
@@ -141,13 +143,15 @@ class Synthesizer:
         lesion = sitk.GetArrayViewFromImage(prepared.case.label)
         region = synthesis_region(lesion, prepared.brain, prepared.case.reference.GetSpacing(), self.card.margin_mm)
         healthy = np.zeros(lesion.shape, np.uint8)
-        result = self._inpaint(prepared, healthy, region, random_seed, timings)
+        result = self._inpaint(prepared, healthy, lesion, region, random_seed, timings)
         label = copy_geometry(healthy, prepared.case.reference)
         return self._result(prepared, result, label, region, random_seed, "remove", "existing label", timings)
 
-    def _inpaint(self, prepared: PreparedCase, label: np.ndarray, region: np.ndarray, seed: int,
-                 timings: dict[str, float]) -> list[np.ndarray]:
-        """Arrays (z, y, x) of every contrast with ``region`` replaced by the generator's output."""
+    def _inpaint(self, prepared: PreparedCase, label: np.ndarray, lesion: np.ndarray, region: np.ndarray,
+                 seed: int, timings: dict[str, float]) -> list[np.ndarray]:
+        """Arrays (z, y, x) of every contrast with ``region`` repainted: the generator's output
+        conditioned on ``label``, fully on ``lesion`` (the new or the removed lesion) and feathered
+        into the input towards the region's edge (:func:`blend_weight`)."""
         outputs = [np.array(a) for a in prepared.arrays]
         if not region.any():
             return outputs
@@ -168,9 +172,12 @@ class Synthesizer:
 
         start = time.perf_counter()
         inside = region[box]
+        spacing = prepared.case.reference.GetSpacing()
+        weight = blend_weight(lesion[box] > 0, inside, spacing, self.card.margin_mm)[inside]
         for c, (out, scale) in enumerate(zip(outputs, prepared.scales)):
-            painted = denormalize(grid.from_model(prediction[c]), scale, out.dtype)
-            out[box][inside] = painted[inside]
+            painted = grid.from_model(prediction[c])[inside].astype(np.float64) * scale
+            original = out[box][inside].astype(np.float64)
+            out[box][inside] = cast_like(weight * painted + (1.0 - weight) * original, out.dtype)
         timings["blend_s"] = time.perf_counter() - start
         return outputs
 

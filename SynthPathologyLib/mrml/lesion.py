@@ -23,9 +23,10 @@ from ..errors import SynthPathologyError
 from ..image_io import ras_to_lps
 from ..lesion import generate_lesion
 from ..lesion_spec import Composition, LesionSpec
+from ..pathology import contrast_title
 from .scene import role_node
 from .segmentation import label_to_segmentation_node, segmentation_node_to_label
-from .volumes import RAS_FROM_LPS, volume_node_to_sitk
+from .volumes import RAS_FROM_LPS, sitk_to_volume_node, volume_node_to_sitk
 
 LESION_ROLE = "lesion"
 """Role of the segmentation node that shows the lesion label map."""
@@ -188,6 +189,16 @@ def volume_nodes_to_case(
     return Case(
         images, label=label, brain_mask=brain_mask, case_id=case_id, pathology=pathology, sources=sources
     )
+
+
+def case_to_volume_nodes(scene, case: Case) -> dict[str, object]:
+    """Put a case's contrasts in new scalar volume nodes named "<case id> <contrast title>"
+    (e.g. "DefaultBrain FLAIR"); returns contrast -> node. The label and brain mask stay out: show
+    a label with :func:`~SynthPathologyLib.mrml.segmentation.label_to_segmentation_node`."""
+    return {
+        contrast: sitk_to_volume_node(scene, image, f"{case.case_id} {contrast_title(contrast)}")
+        for contrast, image in case.images.items()
+    }
 
 
 def lesion_in_scene(

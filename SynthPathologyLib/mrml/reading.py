@@ -14,15 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SynthPathologyError
+from ..pathology import contrast_title
 from ..turing.study_package import StudyPackage
 from .scene import ROLE_ATTRIBUTE, ensure_slice_views
 from .volumes import load_volume_node
 
 READING_ROLE_PREFIX = "reading:"
 """Roles of the nodes of the case being read: "reading:<contrast>"."""
-
-CONTRAST_TITLES = {"t1": "T1", "t1c": "T1c", "t2": "T2", "flair": "FLAIR"}
-"""Node names of the contrasts a reader sees (others are upper-cased)."""
 
 GREY_COLOR_NODE_ID = "vtkMRMLColorTableNodeGrey"
 
@@ -33,17 +31,13 @@ class BlindedCase:
 
     Attributes:
         case_id: the package's anonymous case id.
-        volume_nodes: contrast -> volume node, named by :func:`contrast_title` only.
+        volume_nodes: contrast -> volume node, named by :func:`~SynthPathologyLib.pathology.contrast_title` only.
         shown_contrast: the contrast in the slice views.
     """
 
     case_id: str
     volume_nodes: dict[str, object]
     shown_contrast: str
-
-
-def contrast_title(contrast: str) -> str:
-    return CONTRAST_TITLES.get(contrast, contrast.upper())
 
 
 def show_blinded_case(

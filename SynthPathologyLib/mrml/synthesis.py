@@ -14,17 +14,19 @@ are unchanged.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..errors import SynthPathologyError
 from ..lesion_spec import Composition
 from ..synthesizer import PreparedCase, SynthesisResult, Synthesizer, default_model_path
 from .lesion import (
     SceneResult,
     lesion_segmentation_node,
     lesion_spec_from_seed_node,
+    save_brats_case_from_scene,
     synthetic_role,
     volume_nodes_to_case,
 )
@@ -122,6 +124,55 @@ def remove_lesion_in_scene(
         _show_volumes(scene, volume_nodes, result, opacity),
         result.provenance,
     )
+
+
+def save_variants_from_scene(
+    scene,
+    volume_nodes: Mapping[str, object],
+    seed_node,
+    out_dir: str | os.PathLike,
+    *,
+    variants: int = 1,
+    first_seed: int = 0,
+    case_id: str = "synthetic",
+    progress: Callable[[int, int], bool] | None = None,
+    **options,
+) -> list[Path]:
+    """Synthesize ``variants`` lesions at one seed (random seeds ``first_seed``, ``first_seed + 1``,
+    ...) and save each as a BraTS case folder ``<out_dir>/<case_id>-v<seed>`` with its label and
+    ``provenance.json``. The scene shows the last variant afterwards.
+
+    Args:
+        scene, volume_nodes, seed_node: as :func:`synthesize_in_scene`.
+        out_dir: folder that receives one case folder per variant.
+        variants: how many variants (>= 1).
+        first_seed: random seed of the first variant.
+        case_id: prefix of the case folders and files.
+        progress: called as ``progress(done, total)`` before each variant and at the end; returning
+            False stops after the variants already saved (each saved folder is complete).
+        options: further keyword arguments of :func:`synthesize_in_scene` (model, composition...).
+
+    Returns:
+        The case folders written.
+    """
+    if variants < 1:
+        raise SynthPathologyError(f"variants must be >= 1, got {variants}")
+    written: list[Path] = []
+    for index in range(variants):
+        if progress is not None and progress(index, variants) is False:
+            return written
+        seed = first_seed + index
+        result = synthesize_in_scene(scene, volume_nodes, seed_node, random_seed=seed, **options)
+        folder = Path(out_dir) / f"{case_id}-v{seed}"
+        written.append(
+            save_brats_case_from_scene(
+                folder, volume_nodes=result.volume_nodes, segmentation_node=result.segmentation_node,
+                provenance=result.provenance, pathology=options.get("pathology", "glioma"),
+            )
+        )
+    if progress is not None:
+        progress(variants, variants)
+    return written
 
 
 def _show_result(scene, volume_nodes, result: SynthesisResult, *, spec, pathology: str, opacity: float) -> SceneResult:

@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from SynthPathologyLib.brats import (
+    contrast_from_name,
     find_brats_cases,
     iter_brats_dataset,
     read_brats_case,
@@ -181,3 +182,22 @@ def test_dataset_reader_walks_case_folders_in_order(tmp_path):
 def test_empty_dataset_is_refused(tmp_path):
     with pytest.raises(CaseError, match="no BraTS case folders"):
         list(iter_brats_dataset(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "name, contrast",
+    [
+        ("BraTS-GLI-00001-000-t1c", "t1c"),
+        ("BraTS2021_00000_t1ce", "t1c"),
+        ("BraTS-GLI-00001-000-t2f", "flair"),
+        ("Patient FLAIR", "flair"),
+        ("T2 FLAIR", "flair"),
+        ("T1 Gd", "t1c"),
+        ("DefaultBrain T1", "t1"),
+        ("t2w", "t2"),
+        ("scan 3", None),
+        ("t1 and t2", None),
+    ],
+)
+def test_contrast_is_read_from_volume_names(name, contrast):
+    assert contrast_from_name(name) == contrast

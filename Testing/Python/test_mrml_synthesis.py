@@ -4,11 +4,14 @@ segmentation, overlay; reruns replace; results survive a scene bundle; lesion re
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
+from SynthPathologyLib.brats import read_brats_case
 from SynthPathologyLib.case import Case
 from SynthPathologyLib.errors import CaseError, LesionPlacementError, SynthPathologyError
 from SynthPathologyLib.image_io import lps_to_ras, same_grid
@@ -18,6 +21,7 @@ from SynthPathologyLib.mrml import (
     load_scene_bundle,
     remove_lesion_in_scene,
     save_scene_bundle,
+    save_variants_from_scene,
     synthesize_in_scene,
 )
 from SynthPathologyLib.mrml.lesion import LESION_ROLE, synthetic_role
@@ -159,3 +163,25 @@ def test_remove_without_a_lesion_is_refused(app, healthy_case):
     empty = label_to_segmentation_node(app.scene, sitk.Image(healthy_case.label), name="Empty")
     with pytest.raises(CaseError, match="no lesion"):
         remove_lesion_in_scene(app.scene, volumes, empty)
+
+
+def test_variants_are_saved_as_case_folders_and_cancel_keeps_the_finished_ones(app, healthy_case, tmp_path):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
+    calls = []
+
+    def stop_after_two(done: int, total: int) -> bool:
+        calls.append((done, total))
+        return done < 2
+
+    folders = save_variants_from_scene(
+        app.scene, volumes, seed, tmp_path, variants=3, first_seed=5, case_id="Demo", progress=stop_after_two
+    )
+    assert [f.name for f in folders] == ["Demo-v5", "Demo-v6"] and calls == [(0, 3), (1, 3), (2, 3)]
+    labels = []
+    for folder, seed_value in zip(folders, (5, 6)):
+        saved = read_brats_case(folder)
+        assert json.loads((folder / "provenance.json").read_text())["random_seed"] == seed_value
+        assert same_grid(saved.reference, healthy_case.reference, tolerance=1e-6)
+        labels.append(voxels(saved.label))
+    assert not np.array_equal(*labels)  # another seed, another lesion

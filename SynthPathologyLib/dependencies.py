@@ -1,0 +1,39 @@
+"""The Python packages SynthPathologyLib needs, for installing them inside 3D Slicer.
+
+Outside Slicer, pip installs them from ``pyproject.toml``. Inside Slicer the library is not pip
+installed, so the module checks these imports on first use and offers to install what is missing:
+torch through the PyTorch extension (it picks the build for the GPU), the rest with pip. The
+requirement strings match ``pyproject.toml`` (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+TORCH_IMPORT = "torch"
+
+REQUIREMENTS: dict[str, str] = {
+    # import name -> pip requirement
+    "numpy": "numpy>=1.26",
+    "SimpleITK": "SimpleITK>=2.3,<3",
+    "nibabel": "nibabel>=5",
+    "nilearn": "nilearn>=0.10",
+    "tqdm": "tqdm>=4.60",
+    "monai": "monai>=1.5,<1.7",
+    "safetensors": "safetensors>=0.4",
+    "yaml": "PyYAML>=6",
+    "scipy": "scipy>=1.11",
+    "sklearn": "scikit-learn>=1.3",
+    "statsmodels": "statsmodels>=0.14",
+    "matplotlib": "matplotlib>=3.9",
+}
+
+
+def missing_requirements() -> list[str]:
+    """pip requirements of the packages that cannot be imported (torch excluded, see
+    :func:`torch_missing`), in install order."""
+    return [requirement for name, requirement in REQUIREMENTS.items() if find_spec(name) is None]
+
+
+def torch_missing() -> bool:
+    return find_spec(TORCH_IMPORT) is None
