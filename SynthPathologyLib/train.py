@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -45,7 +46,7 @@ from .pathology import get_pathology
 from .synthesizer import Synthesizer, resolve_device
 from .train_config import TrainConfig, load_config, save_config
 from .training_data import PatchBatch, PatchSampler, cached_cases, split_cases
-from .validation import evaluate_cases
+from .validation import evaluate_cases, validation_grid
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
@@ -228,10 +229,11 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
             _log_losses(out, writer, step, losses)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
             if val_cases and (step % config.validate_every == 0 or step == config.steps):
-                metrics = _validate(models, config, spacing, val_cases, device)
-                for key, value in metrics.items():
-                    if writer is not None:
+                metrics, grid = _validate(models, config, spacing, val_cases, device)
+                if writer is not None:
+                    for key, value in metrics.items():
                         writer.add_scalar(f"validation/{key}", value, step)
+                    writer.add_image("validation/real_synthetic_label", grid, step)
             if step % config.checkpoint_every == 0 or step == config.steps:
                 export()
     except KeyboardInterrupt:
@@ -263,11 +265,15 @@ def _run_step(models: Models, batch: PatchBatch, config: TrainConfig, device: to
     return losses
 
 
-def _validate(models: Models, config: TrainConfig, spacing, val_cases, device) -> dict[str, float]:
+def _validate(models: Models, config: TrainConfig, spacing, val_cases, device) -> tuple[dict[str, float], np.ndarray]:
+    """Validation metrics of the EMA generator and an image grid (3, H, W) of the first case."""
     card = model_card(config, spacing, Path("."), {}, 0.0, 0, device, Distributed(), "validation")
     generator = models.ema.module.eval()
     try:
-        return evaluate_cases(Synthesizer(LoadedModel(generator, card, "training", Path(".")), str(device)), val_cases)
+        synthesizer = Synthesizer(LoadedModel(generator, card, "training", Path(".")), str(device))
+        first = val_cases[0]
+        grid = validation_grid(first, synthesizer.synthesize(first, first.label, random_seed=0), list(card.contrasts))
+        return evaluate_cases(synthesizer, val_cases), grid
     finally:
         _unwrap(models.generator).train()
 

@@ -13,11 +13,14 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 from monai.metrics import PSNRMetric, SSIMMetric
+from monai.visualize.utils import blend_images
 
 from .case import Case
 from .conditioning import intensity_scale
 from .synthesis_region import bounding_box, synthesis_region
-from .synthesizer import Synthesizer
+from .synthesizer import SynthesisResult, Synthesizer
+
+GRID_HALF_WIDTH_VOXELS = 40
 
 
 def inpainting_metrics(original: Case, synthetic: dict[str, np.ndarray], region: np.ndarray,
@@ -73,6 +76,34 @@ def evaluate_cases(synthesizer: Synthesizer, cases: list[Case]) -> dict[str, flo
         arrays = {c: sitk.GetArrayViewFromImage(result.case.images[c]) for c in contrasts}
         rows.append(inpainting_metrics(case, arrays, region, contrasts, names))
     return {key: float(np.mean([row[key] for row in rows if key in row])) for key in rows[0]} if rows else {}
+
+
+def validation_grid(original: Case, result: SynthesisResult, contrasts: list[str]) -> np.ndarray:
+    """An image grid for TensorBoard: (3, H, W) float32 RGB in [0, 1].
+
+    One row per contrast, columns: the real image, the synthetic one, and the synthetic one with
+    the lesion label blended over it (MONAI's ``blend_images``); axial slices through the synthesis
+    region's centre, cropped to 2 x :data:`GRID_HALF_WIDTH_VOXELS` voxels around it. Each row is
+    scaled by its real image's brain intensities.
+    """
+    region = sitk.GetArrayViewFromImage(result.region) > 0
+    label = sitk.GetArrayViewFromImage(result.label)
+    center = [(s.start + s.stop) // 2 for s in bounding_box(region)]
+    rows_cols = tuple(
+        slice(max(0, c - GRID_HALF_WIDTH_VOXELS), c + GRID_HALF_WIDTH_VOXELS) for c in center[1:]
+    )
+    brain = sitk.GetArrayViewFromImage(original.mask()) > 0
+    rows = []
+    for contrast in contrasts:
+        real = sitk.GetArrayViewFromImage(original.images[contrast])
+        synthetic = sitk.GetArrayViewFromImage(result.case.images[contrast])
+        scale = intensity_scale(real, brain)
+        tiles = [np.clip(a[center[0]][rows_cols] / scale, 0.0, 1.0).astype(np.float32) for a in (real, synthetic)]
+        overlay = blend_images(tiles[1][None], label[center[0]][rows_cols][None].astype(np.float32),
+                               alpha=0.4, rescale_arrays=False)
+        rows.append(np.concatenate([np.repeat(tiles[0][None], 3, 0), np.repeat(tiles[1][None], 3, 0),
+                                    np.asarray(overlay, np.float32)], axis=2))
+    return np.concatenate(rows, axis=1)
 
 
 def baseline_region(case: Case, margin_mm: float) -> np.ndarray:
