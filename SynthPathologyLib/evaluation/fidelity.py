@@ -1,0 +1,125 @@
+"""``evaluate fidelity``: how close synthetic cases come to real ones.
+
+- Paired: a synthetic case painted into a real case from that case's own label (same grid, same
+  label) is compared with it inside the lesion (:mod:`.paired`).
+- Distribution: FID, KID, MMD and precision/recall on the shipped segmenter's encoder features of
+  lesion-centred crops, beside the real-vs-real split baseline (:mod:`.distribution`).
+- Diversity: MS-SSIM among the variants of one seed (:mod:`.diversity`).
+- Label consistency: the segmenter (trained on real cases only) segments each synthetic case; Dice
+  and HD95 against the label it was conditioned on, beside the same figures on the real cases
+  (the FCN-score of Pix2Pix, in 3D).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from tqdm import tqdm
+
+from ..case import Case
+from ..conditioning import intensity_scale
+from ..image_io import same_grid
+from ..pathology import get_pathology
+from .datasets import SyntheticEntry, case_folders, read_evaluation_case, synthetic_entries
+from .distribution import distribution_metrics
+from .diversity import variant_ms_ssim
+from .overlap import overlap_scores
+from .paired import paired_metrics
+from .segmenter import Segmenter, encoder_features, network_input, segment
+from .statistics import mean_ci
+
+
+@dataclass
+class FidelityResult:
+    """``summary`` (metrics.json) and one row per case (the CSV)."""
+
+    summary: dict
+    rows: list[dict] = field(default_factory=list)
+
+
+def normalized(case: Case, contrasts: tuple[str, ...], scales: list[float] | None = None) -> tuple[np.ndarray, list[float]]:
+    """(C, z, y, x) float32 intensities divided by ``scales`` (default: the case's own 99.5th
+    brain percentiles) and the scales used."""
+    brain = sitk.GetArrayViewFromImage(case.mask()) > 0
+    arrays = [sitk.GetArrayViewFromImage(case.images[c]).astype(np.float32) for c in contrasts]
+    scales = scales or [intensity_scale(a, brain) for a in arrays]
+    return np.stack([a / s for a, s in zip(arrays, scales)]), scales
+
+
+def _consistency(segmenter: Segmenter, case: Case) -> tuple[dict, np.ndarray | None]:
+    """Overlap scores of the segmenter against the case's label, and the lesion's features."""
+    data = network_input(case, segmenter.card)
+    scores = overlap_scores(segment(segmenter, data), data.label, segmenter.card.spacing_mm, segmenter.card.regions)
+    row = {f"{key}_{region}": value for region, values in scores.items() for key, value in values.items()}
+    return row, (encoder_features(segmenter, data) if data.label.any() else None)
+
+
+def _is_pair(real: Case, synthetic: Case) -> bool:
+    return same_grid(real.reference, synthetic.reference) and np.array_equal(
+        sitk.GetArrayViewFromImage(real.label), sitk.GetArrayViewFromImage(synthetic.label))
+
+
+def _diversity(groups: dict[str, list[SyntheticEntry]], contrasts: tuple[str, ...], progress: bool) -> dict:
+    scores = {}
+    many = {key: members for key, members in groups.items() if len(members) > 1}
+    for key, members in tqdm(many.items(), desc="diversity", unit="seed", disable=not progress, leave=False):
+        cases = [read_evaluation_case(m.folder, contrasts, "synthetic") for m in members]
+        first, scales = normalized(cases[0], contrasts)
+        variants = [first] + [normalized(c, contrasts, scales)[0] for c in cases[1:]]
+        region = np.any([sitk.GetArrayViewFromImage(c.label) > 0 for c in cases], axis=0)
+        scores[members[0].case_id] = {"source_case": members[0].source_case, "variants": len(members),
+                                      "ms_ssim": variant_ms_ssim(variants, region)}
+    values = [s["ms_ssim"] for s in scores.values()]
+    return {"seeds": len(scores), "ms_ssim": mean_ci(np.array(values)) if values else None, "per_seed": scores}
+
+
+def evaluate_fidelity(real_root: str | Path, synthetic_root: str | Path, segmenter: Segmenter,
+                      progress: bool = True) -> FidelityResult:
+    """Every fidelity metric of the synthetic dataset against the real one (see the module doc)."""
+    real_folders = case_folders(real_root, "real")
+    entries = synthetic_entries(synthetic_root)
+    contrasts = tuple(segmenter.card.contrasts)
+    label_names = {info.value: info.abbreviation for info in get_pathology(segmenter.card.pathology).labels}
+    rows, features = [], {"real": [], "synthetic": []}
+    real_by_id = {}
+    for folder in tqdm(real_folders, desc="real cases", unit="case", disable=not progress, leave=False):
+        case = read_evaluation_case(folder, contrasts, "real")
+        real_by_id[case.case_id] = folder
+        row, vector = _consistency(segmenter, case)
+        rows.append({"case_id": case.case_id, "kind": "real", **row})
+        if vector is not None:
+            features["real"].append(vector)
+    groups: dict[str, list[SyntheticEntry]] = defaultdict(list)
+    for entry in tqdm(entries, desc="synthetic cases", unit="case", disable=not progress, leave=False):
+        case = read_evaluation_case(entry.folder, contrasts, "synthetic")
+        row, vector = _consistency(segmenter, case)
+        row = {"case_id": entry.case_id, "kind": "synthetic", "source_case": entry.source_case, **row}
+        if vector is not None:
+            features["synthetic"].append(vector)
+        if entry.source_case in real_by_id:
+            real = read_evaluation_case(real_by_id[entry.source_case], contrasts, "real")
+            if _is_pair(real, case):
+                real_arrays, scales = normalized(real, contrasts)
+                synthetic_arrays, _ = normalized(case, contrasts, scales)
+                label = sitk.GetArrayViewFromImage(real.label)
+                row.update(paired_metrics(real_arrays, synthetic_arrays, label, list(contrasts), label_names))
+        groups[f"{entry.source_case}|{entry.lesion_key}"].append(entry)
+        rows.append(row)
+
+    summary = {"real": str(real_root), "synthetic": str(synthetic_root),
+               "segmenter": {"model_id": segmenter.card.model_id, "sha256": segmenter.sha256},
+               "n_real": len(real_folders), "n_synthetic": len(entries)}
+    paired_rows = [r for r in rows if "psnr_all" in r]
+    paired_keys = sorted({k for r in paired_rows for k in r if k.split("_")[0] in ("psnr", "mae", "ssim")})
+    summary["paired"] = {"n": len(paired_rows), **{
+        k: mean_ci(np.array([r[k] for r in paired_rows if k in r])) for k in paired_keys}}
+    summary["distribution"] = distribution_metrics(np.array(features["real"]), np.array(features["synthetic"]))
+    summary["diversity"] = _diversity(groups, contrasts, progress)
+    score_keys = [k for k in rows[0] if k.startswith(("dice_", "hd95_"))]
+    summary["label_consistency"] = {kind: {k: mean_ci(np.array([r[k] for r in rows if r["kind"] == kind]))
+                                           for k in score_keys} for kind in ("real", "synthetic")}
+    return FidelityResult(summary, rows)

@@ -1,0 +1,234 @@
+"""The evaluation segmenter: a small MONAI SegResNet that segments tumor regions, and whose pooled
+encoder features are the embedding for FID/KID (no pretrained 3D backbone can be downloaded).
+
+Input (B, C, z, y, x): the pathology's contrasts, each divided by its 99.5th brain percentile
+(:mod:`SynthPathologyLib.conditioning`), at the card's spacing. Output (B, R, z, y, x) logits, one
+sigmoid channel per nested region (glioma: WT, TC, ET; see :mod:`.overlap`).
+
+A model folder holds ``segmenter.safetensors`` (state dict, loaded without code) and
+``model_card.json`` (schema-checked).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from monai.inferers import sliding_window_inference
+from monai.networks.nets import SegResNet
+from safetensors.torch import load_file, save
+
+from ..case import Case
+from ..conditioning import intensity_scale
+from ..model_files import ModelFileError, file_sha256
+from ..synthesis_region import centered_box
+from ..turing.durable import atomic_write_bytes
+from .overlap import evaluation_regions
+
+WEIGHTS_FILE = "segmenter.safetensors"
+CARD_FILE = "model_card.json"
+CARD_VERSION = 1
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "glioma_phantom_segresnet"
+
+
+@dataclass
+class SegmenterCard:
+    """What a segmenter expects and how it was made.
+
+    Attributes:
+        model_id: short name.
+        pathology: registered pathology; its regions are the output channels.
+        contrasts: input contrasts in channel order.
+        spacing_mm: voxel spacing (x, y, z) in mm the network works at.
+        patch_size: training patch and sliding-window size (z, y, x) in voxels.
+        feature_crop: side in voxels of the lesion-centred crop whose features feed FID/KID.
+        init_filters: SegResNet's first-level channels (doubled per level).
+        blocks_down: SegResNet's residual blocks per encoder level.
+        training, metrics: free-form, for people (data, command, wall time, hardware; Dice).
+    """
+
+    model_id: str
+    pathology: str
+    contrasts: list[str]
+    spacing_mm: list[float]
+    patch_size: list[int]
+    feature_crop: int
+    init_filters: int
+    blocks_down: list[int]
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    card_version: int = CARD_VERSION
+
+    @property
+    def regions(self) -> dict[str, tuple[int, ...]]:
+        return evaluation_regions(self.pathology)
+
+
+_FIELD_TYPES = {"model_id": str, "pathology": str, "contrasts": list, "spacing_mm": list, "patch_size": list,
+                "feature_crop": int, "init_filters": int, "blocks_down": list, "training": dict, "metrics": dict,
+                "card_version": int}
+
+
+def card_from_dict(data: Any, source: str) -> SegmenterCard:
+    """Schema-check parsed JSON and build the card; errors name ``source``."""
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{source}: a model card must be a JSON object")
+    unknown, missing = sorted(set(data) - set(_FIELD_TYPES)), sorted(set(_FIELD_TYPES) - set(data))
+    if unknown or missing:
+        raise ModelFileError(f"{source}: unknown fields {unknown}, missing fields {missing}")
+    for key, value in data.items():
+        if not isinstance(value, _FIELD_TYPES[key]) or isinstance(value, bool):
+            raise ModelFileError(f"{source}: field {key!r} has the wrong type ({type(value).__name__})")
+    if data["card_version"] != CARD_VERSION:
+        raise ModelFileError(f"{source}: card version {data['card_version']} is not supported")
+    positive = {"spacing_mm": (3, (int, float)), "patch_size": (3, int), "blocks_down": (None, int)}
+    for key, (length, kind) in positive.items():
+        values = data[key]
+        if (length and len(values) != length) or not values or not all(
+                isinstance(v, kind) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ModelFileError(f"{source}: {key} must be {length or 'some'} positive numbers")
+    if not all(isinstance(c, str) for c in data["contrasts"]) or data["feature_crop"] < 8 or data["init_filters"] < 1:
+        raise ModelFileError(f"{source}: contrasts must be names, feature_crop >= 8, init_filters >= 1")
+    card = SegmenterCard(**data)
+    card.regions  # an unknown pathology is refused here
+    return card
+
+
+def build_segmenter(card: SegmenterCard) -> SegResNet:
+    """SegResNet: (B, len(contrasts), z, y, x) -> (B, len(regions), z, y, x) logits; sides must be
+    multiples of 2 ** (len(blocks_down) - 1)."""
+    return SegResNet(spatial_dims=3, in_channels=len(card.contrasts), out_channels=len(card.regions),
+                     init_filters=card.init_filters, blocks_down=tuple(card.blocks_down),
+                     blocks_up=(1,) * (len(card.blocks_down) - 1), norm="INSTANCE")
+
+
+@dataclass
+class Segmenter:
+    """A segmenter ready for inference (eval mode) with its card and weights hash."""
+
+    network: SegResNet
+    card: SegmenterCard
+    sha256: str = ""
+
+    def to(self, device: torch.device) -> "Segmenter":
+        self.network.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+
+def save_segmenter(folder: str | Path, network: torch.nn.Module, card: SegmenterCard) -> Path:
+    """Write weights (float32 safetensors) and card into ``folder``, each atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().float().cpu().contiguous() for k, v in network.state_dict().items()}
+    atomic_write_bytes(folder / WEIGHTS_FILE, save(weights))
+    atomic_write_bytes(folder / CARD_FILE, (json.dumps(asdict(card), indent=2) + "\n").encode())
+    return folder
+
+
+def load_segmenter(folder: str | Path | None = None) -> Segmenter:
+    """Load a segmenter folder (default: the shipped one); clear errors for a missing folder, a
+    bad card or weights that do not fit it."""
+    folder = Path(folder or DEFAULT_SEGMENTER)
+    card_path, weights_path = folder / CARD_FILE, folder / WEIGHTS_FILE
+    for path in (card_path, weights_path):
+        if not path.is_file():
+            raise ModelFileError(f"{folder}: not a segmenter folder (missing {path.name})")
+    try:
+        data = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{card_path}: not valid JSON ({exc})") from None
+    card = card_from_dict(data, str(card_path))
+    network = build_segmenter(card)
+    try:
+        network.load_state_dict(load_file(str(weights_path)))
+    except Exception as exc:  # safetensors and load_state_dict raise several types
+        raise ModelFileError(f"{weights_path}: weights do not fit the model card ({str(exc)[:200]})") from None
+    return Segmenter(network.eval(), card, file_sha256(weights_path))
+
+
+def resample_to_spacing(image: sitk.Image, spacing_xyz, is_label: bool = False) -> sitk.Image:
+    """``image`` on a grid of the same extent, origin and direction at ``spacing_xyz`` (mm); the
+    image itself when its spacing already matches within 1%."""
+    spacing = np.asarray(image.GetSpacing())
+    if np.allclose(spacing, spacing_xyz, rtol=0.01):
+        return image
+    size = [max(1, int(round(n * s / t))) for n, s, t in zip(image.GetSize(), spacing, spacing_xyz)]
+    interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear
+    return sitk.Resample(image, size, sitk.Transform(), interpolator, image.GetOrigin(),
+                         tuple(float(t) for t in spacing_xyz), image.GetDirection(), 0.0, image.GetPixelID())
+
+
+@dataclass
+class NetworkInput:
+    """A case as the segmenter sees it: image (C, z, y, x) float32 normalized, label (z, y, x)
+    uint8 (zeros without label), brain (z, y, x) bool, all at the segmenter's spacing."""
+
+    image: np.ndarray
+    label: np.ndarray
+    brain: np.ndarray
+
+
+def network_input(case: Case, card: SegmenterCard) -> NetworkInput:
+    """Normalize ``case``'s contrasts and resample them, its label and brain mask to the card's spacing."""
+    case.require_contrasts(card.contrasts)
+    mask = resample_to_spacing(case.mask(), card.spacing_mm, is_label=True)
+    brain = sitk.GetArrayFromImage(mask) > 0
+    arrays = [sitk.GetArrayFromImage(resample_to_spacing(case.images[c], card.spacing_mm)).astype(np.float32)
+              for c in card.contrasts]
+    image = np.stack([a / intensity_scale(a, brain) for a in arrays])
+    label = (np.zeros(brain.shape, np.uint8) if case.label is None
+             else sitk.GetArrayFromImage(resample_to_spacing(case.label, card.spacing_mm, is_label=True)))
+    return NetworkInput(image, label, brain)
+
+
+def regions_to_label(regions: np.ndarray, region_values: dict[str, tuple[int, ...]]) -> np.ndarray:
+    """(R, z, y, x) bool nested regions (outermost first) -> (z, y, x) uint8 label map: a voxel
+    takes the label that its innermost region adds to the next one (glioma: WT only -> 2 ED,
+    TC but not ET -> 1 NCR, ET -> 3)."""
+    values = list(region_values.values())
+    label = np.zeros(regions.shape[1:], np.uint8)
+    for index, outer in enumerate(values):
+        inner = set(values[index + 1]) if index + 1 < len(values) else set()
+        own = sorted(set(outer) - inner)
+        label[regions[index]] = own[0]
+    return label
+
+
+@torch.inference_mode()
+def segment(segmenter: Segmenter, data: NetworkInput) -> np.ndarray:
+    """(z, y, x) uint8 label map predicted inside the brain, at the segmenter's spacing
+    (sliding window of the training patch, bf16 autocast)."""
+    tensor = torch.from_numpy(data.image)[None].to(segmenter.device)
+    with torch.autocast(segmenter.device.type, dtype=torch.bfloat16):
+        logits = sliding_window_inference(tensor, roi_size=tuple(segmenter.card.patch_size), sw_batch_size=2,
+                                          predictor=segmenter.network, overlap=0.25, mode="gaussian")
+    regions = (logits[0].float() > 0).cpu().numpy() & data.brain[None]
+    return regions_to_label(regions, segmenter.card.regions)
+
+
+@torch.inference_mode()
+def encoder_features(segmenter: Segmenter, data: NetworkInput, label: np.ndarray | None = None) -> np.ndarray:
+    """(D,) float64 features of the lesion: the segmenter's encoder run on a ``feature_crop``³ crop
+    centred on the lesion's centroid, each encoder level average-pooled over space and the levels
+    concatenated (D = init_filters * (2 ** levels - 1)). ``label`` (z, y, x) defaults to the case's."""
+    label = data.label if label is None else label
+    voxels = np.argwhere(label > 0)
+    if not len(voxels):
+        raise ValueError("no lesion voxels to centre the feature crop on")
+    side = segmenter.card.feature_crop
+    box = centered_box(voxels.mean(axis=0), (side,) * 3, label.shape)
+    crop = data.image[(slice(None), *box)]
+    crop = np.pad(crop, [(0, 0)] + [(0, side - n) for n in crop.shape[1:]])  # volumes smaller than the crop
+    tensor = torch.from_numpy(np.ascontiguousarray(crop))[None].to(segmenter.device)
+    with torch.autocast(segmenter.device.type, dtype=torch.bfloat16):
+        _, levels = segmenter.network.encode(tensor)
+    return torch.cat([level.float().mean(dim=(2, 3, 4)) for level in levels], dim=1)[0].cpu().double().numpy()
