@@ -406,7 +406,13 @@ def _acquire(
 DEFAULT_BRAIN_ID = "DefaultBrain"
 
 
-def default_brain_case(resolution_mm: float = 1.0) -> Case:
+def default_brain_phantom(resolution_mm: float = 1.0) -> PhantomCase:
     """The built-in default brain: the healthy phantom of case seed 0 (MNI152-based, T1, T1c, T2,
-    FLAIR, int16, brain mask, empty label) at ``resolution_mm`` (1 or 2 mm)."""
-    return make_phantom_case(0, PhantomOptions(resolution_mm=resolution_mm, healthy=True), case_id=DEFAULT_BRAIN_ID).case
+    FLAIR, int16, brain mask, empty label) at ``resolution_mm`` (1 or 2 mm), with its tissue maps."""
+    options = PhantomOptions(resolution_mm=resolution_mm, healthy=True)
+    return make_phantom_case(0, options, case_id=DEFAULT_BRAIN_ID)
+
+
+def default_brain_case(resolution_mm: float = 1.0) -> Case:
+    """The :class:`Case` of :func:`default_brain_phantom`."""
+    return default_brain_phantom(resolution_mm).case

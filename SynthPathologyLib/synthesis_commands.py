@@ -114,14 +114,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .image_io import ras_to_lps
     from .lesion_spec import LesionSpec
     from .montage import save_montage
-    from .phantom import default_brain_case
+    from .phantom import default_brain_phantom
 
     started = time.perf_counter()
     out = Path(args.out)
     synthesizer = _synthesizer(args)
     print("building the default brain (MNI152 phantom, 1 mm, healthy)...")
-    brain = default_brain_case(resolution_mm=1.0)
-    prepared = synthesizer.prepare(brain, estimate_white_matter=True)
+    phantom = default_brain_phantom(resolution_mm=1.0)
+    brain = phantom.case
+    prepared = synthesizer.prepare(brain, white_matter=phantom.tissues.wm)  # known: no need to estimate it
     spec = LesionSpec(center_lps=ras_to_lps(DEMO_SEED_RAS), diameters_mm=(DEMO_DIAMETER_MM,) * 3,
                       random_seed=args.random_seed)
     result = synthesizer.synthesize(prepared, spec)
