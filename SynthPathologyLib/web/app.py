@@ -128,7 +128,7 @@ def create_lesion_app(options: AppOptions, case: Case | None = None) -> WebApp:
     data, temporary = _data_folder(options)
     workflow = LesionWorkflow(server, slicer_app, data, options.limits, case=case,
                               resolution_mm=options.resolution_mm, model=options.model, device=options.device)
-    build_page(server, layout_manager, "SynthPathology", lambda: lesion_panel(options.limits))
+    build_page(server, layout_manager, "SynthPathology", lambda: lesion_panel(options.limits, server.controller))
     return WebApp(server, slicer_app, layout_manager, data, options, workflow, temporary)
 
 
@@ -140,5 +140,5 @@ def create_reading_app(options: AppOptions, session) -> WebApp:
     server, slicer_app, layout_manager = _slicer_server("synthpathology-reading")
     data, temporary = _data_folder(options)
     workflow = ReadingWorkflow(server, slicer_app, session)
-    build_page(server, layout_manager, "SynthPathology reading", reading_panel)
+    build_page(server, layout_manager, "SynthPathology reading", lambda: reading_panel(server.controller))
     return WebApp(server, slicer_app, layout_manager, data, options, workflow, temporary)

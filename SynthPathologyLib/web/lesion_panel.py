@@ -41,8 +41,8 @@ def upload_input(limits: UploadLimits) -> None:
     )
 
 
-def lesion_panel(limits: UploadLimits) -> None:
-    """Build the panel inside the current layout context."""
+def lesion_panel(limits: UploadLimits, ctrl) -> None:
+    """Build the panel inside the current layout context; buttons call ``ctrl``'s actions."""
     html.Div("Case: {{ case_id || '…' }}", classes="text-subtitle-1 case-name")
     upload_input(limits)
 
@@ -68,11 +68,11 @@ def lesion_panel(limits: UploadLimits) -> None:
     with html.Div(classes="d-flex align-center ga-2"):
         v3.VTextField(v_model=("random_seed",), label="Random seed", type="number", density="compact",
                       hide_details=True, style="max-width: 130px")
-        v3.VBtn("Next variant", click=("next_variant",), disabled=("busy || !seed_ras",), size="small")
+        v3.VBtn("Next variant", click=ctrl.next_variant, disabled=("busy || !seed_ras",), size="small")
     v3.VSwitch(v_model=("auto_generate",), label="Generate on every click", density="compact", hide_details=True)
-    v3.VBtn("Generate", click=("generate",), color="primary", block=True, disabled=("busy || !seed_ras",),
+    v3.VBtn("Generate", click=ctrl.generate, color="primary", block=True, disabled=("busy || !seed_ras",),
             classes="generate-button mt-1")
-    v3.VBtn("Remove the case's lesion", click=("remove_lesion",), block=True, variant="tonal", classes="mt-2",
+    v3.VBtn("Remove the case's lesion", click=ctrl.remove_lesion, block=True, variant="tonal", classes="mt-2",
             disabled=("busy || !can_remove",))
     html.Div("Done in {{ last_duration_s }} s", v_if=("has_result && last_duration_s !== null",),
              classes="text-caption result-time")

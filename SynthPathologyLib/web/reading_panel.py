@@ -80,8 +80,9 @@ def _rating(name: str, label: str, low_text: str, high_text: str) -> None:
             v3.VBtn(str(value), value=value, size="small")
 
 
-def reading_panel() -> None:
-    """The answer form and progress, built inside the current layout context."""
+def reading_panel(ctrl) -> None:
+    """The answer form and progress, built inside the current layout context; Submit calls
+    ``ctrl.submit_answer``."""
     html.Div("Reader {{ reader }}", classes="text-subtitle-1")
     html.Div("Case {{ progress_text }}", classes="text-h6 progress-text")
     with html.Div(v_if=("reading_done",), classes="reading-done"):
@@ -100,5 +101,5 @@ def reading_panel() -> None:
         _rating("answer_realism", "Realism", "implausible", "typical")
         v3.VTextarea(v_model=("answer_comment",), label="Comment (optional)", rows=2, density="compact",
                      hide_details=True, classes="mt-2")
-        v3.VBtn("Submit and next", click=("submit_answer",), color="primary", block=True, classes="mt-3 submit-answer",
+        v3.VBtn("Submit and next", click=ctrl.submit_answer, color="primary", block=True, classes="mt-3 submit-answer",
                 disabled=("busy || !answer_label || !answer_confidence || !answer_realism",))
