@@ -23,7 +23,7 @@ from ..phantom import default_brain_case
 from .case_nodes import CaseNodes, put_case_in_scene
 from .downloads import brats_case_zip, download_case_id
 from .seed import SeedPlacer
-from .tasks import reported_task, show_error
+from .tasks import in_background, reported_task, show_error
 from .uploads import DataFolder, UploadError, UploadLimits, check_upload, read_uploaded_case, store_upload
 
 PATHOLOGY = "glioma"
@@ -95,9 +95,9 @@ class LesionWorkflow:
         state.change(*DIAMETER_KEYS)(lambda **_: self.seed.set_diameters(self._diameters()))
         state.change("placing")(lambda placing, **_: self.seed.set_placing(placing))
         state.change("show_synthetic", "opacity", "contrast")(lambda **_: self.refresh_display())
-        ctrl.generate = self.generate
-        ctrl.next_variant = self.next_variant
-        ctrl.remove_lesion = self.remove_lesion
+        ctrl.generate = in_background(self.generate)
+        ctrl.next_variant = in_background(self.next_variant)
+        ctrl.remove_lesion = in_background(self.remove_lesion)
         ctrl.on_server_ready.add_task(self.open_first_case)
         self.server.trigger("upload_check")(self.upload_check)
         self.server.trigger("upload_chunk")(self.upload_chunk)
@@ -255,12 +255,15 @@ class LesionWorkflow:
         self._uploads = []
         return ""
 
-    async def upload_chunk(self, files: list[dict]) -> None:
+    def upload_chunk(self, files: list[dict]) -> None:
         """Receives the files in chunks; an empty chunk ends the upload and opens the case."""
         if files:
             self._uploads.extend(files)
             return
         uploads, self._uploads = self._uploads, []
+        create_task(self._open_upload(uploads))
+
+    async def _open_upload(self, uploads: list[dict]) -> None:
         async with reported_task(self.server, "Reading the uploaded case…"):
             folder = store_upload(uploads, self.data, self.limits)
             try:

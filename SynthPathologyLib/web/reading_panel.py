@@ -16,7 +16,7 @@ from trame.widgets import vuetify3 as v3
 from ..errors import SynthPathologyError
 from ..mrml.reading import clear_reading_nodes, show_blinded_case, show_reading_contrast
 from ..pathology import contrast_title
-from .tasks import reported_task
+from .tasks import in_background, reported_task
 
 ANSWER_DEFAULTS = {"answer_label": None, "answer_confidence": None, "answer_realism": None, "answer_comment": ""}
 
@@ -36,7 +36,7 @@ class ReadingWorkflow:
                           reading_contrasts=[{"value": c, "title": contrast_title(c)}
                                              for c in session.package.manifest.contrasts])
         self.state.change("reading_contrast")(self._on_contrast)
-        self.server.controller.submit_answer = self.submit
+        self.server.controller.submit_answer = in_background(self.submit)
         self.server.controller.on_server_ready.add_task(self.show_current)
         self.server.controller.on_server_exited.add(lambda **_: session.close())
 

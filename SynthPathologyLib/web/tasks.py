@@ -2,17 +2,31 @@
 page (the server keeps running).
 
 Work on the MRML scene must stay on the server's event loop (VTK is not thread-safe), so a task
-first lets the "busy" state reach the browser, then runs.
+first lets the "busy" state reach the browser, then runs. Page actions (buttons, triggers) start
+their work with :func:`in_background`: trame calls them inside the state's context, whose changes
+reach the browser only when the call returns, so awaiting the network there would wait forever.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+
+from trame_server.utils.asynchronous import create_task
 
 from ..errors import SynthPathologyError
 
 logger = logging.getLogger(__name__)
+
+
+def in_background(action: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """A page action that starts the coroutine function ``action`` as a task and returns at once."""
+
+    def start(*args, **kwargs) -> None:
+        create_task(action(*args, **kwargs))
+
+    return start
 
 
 def show_error(state, message: str) -> None:
