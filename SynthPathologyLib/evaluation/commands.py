@@ -23,12 +23,15 @@ def _float_list(text: str) -> tuple[float, ...]:
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
+    from .datasets import case_folders, synthetic_entries
     from .fidelity import evaluate_fidelity
     from .reports import fidelity_markdown, write_csv, write_json
     from .segmenter import load_segmenter
     from ..synthesizer import resolve_device
 
     started = time.perf_counter()
+    case_folders(args.real, "real")  # bad input fails before the segmenter loads
+    synthetic_entries(args.synthetic)
     segmenter = load_segmenter(args.segmenter).to(resolve_device(args.device))
     result = evaluate_fidelity(args.real, args.synthetic, segmenter)
     result.summary["wall_time_s"] = round(time.perf_counter() - started, 1)

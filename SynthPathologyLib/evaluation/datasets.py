@@ -12,10 +12,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..brats import find_brats_cases, read_brats_case
+from ..brats import detect_naming, find_brats_cases, read_brats_case
 from ..case import Case
 from ..errors import CaseError
 from .errors import EvaluationError
+from .reports import read_json
 
 PROVENANCE_FILE = "provenance.json"
 
@@ -58,10 +59,7 @@ def read_provenance(folder: Path) -> dict:
     path = folder / PROVENANCE_FILE
     if not path.is_file():
         raise EvaluationError(f"{folder}: no {PROVENANCE_FILE}; cannot tell which real case it derives from")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EvaluationError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, EvaluationError)
     if not isinstance(data, dict) or not isinstance(data.get("source_case"), str) or not data["source_case"]:
         raise EvaluationError(f"{path}: must be a JSON object with a non-empty string 'source_case'")
     return data
@@ -79,6 +77,18 @@ def synthetic_entries(root: str | Path) -> list[SyntheticEntry]:
         entries.append(SyntheticEntry(folder, provenance["source_case"], seed if isinstance(seed, int) else None,
                                       json.dumps(lesion, sort_keys=True)))
     return entries
+
+
+def check_contrasts(folders: list[Path], contrasts: tuple[str, ...], role: str) -> None:
+    """Fail fast, from file names alone, when a case lacks one of ``contrasts`` or its label."""
+    for folder in folders:
+        naming = detect_naming(folder)
+        suffixes = {**{c: naming.suffixes.get(c, c) for c in contrasts}, "label": naming.label_suffix}
+        missing = [key for key, suffix in suffixes.items()
+                   if not any(folder.glob(f"{folder.name}{naming.separator}{suffix}.*"))]
+        if missing:
+            raise EvaluationError(f"{role} case does not match the evaluated contrasts {', '.join(contrasts)}: "
+                                  f"{folder}: missing {', '.join(missing)}")
 
 
 def read_evaluation_case(folder: Path, contrasts: tuple[str, ...], role: str) -> Case:

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from ..brats import read_brats_case
-from .datasets import case_folders, read_evaluation_case, synthetic_entries
+from .datasets import case_folders, check_contrasts, read_evaluation_case, synthetic_entries
 from .errors import EvaluationError
 from .overlap import overlap_scores
 from .segmenter import NetworkInput, SegmenterCard, network_input, segment
@@ -106,6 +106,8 @@ def run_downstream(real_root: str | Path, synthetic_root: str | Path, settings: 
     first = read_brats_case(real_folders[split.train[0]], require_label=True)
     card = _card(first.reference.GetSpacing(), settings, first.contrasts)
     contrasts = tuple(card.contrasts)
+    check_contrasts(list(real_folders.values()), contrasts, "real")
+    check_contrasts([e.folder for e in allowed], contrasts, "synthetic")
 
     def load(folders: list[Path], role: str) -> list[NetworkInput]:
         return [network_input(read_evaluation_case(f, contrasts, role), card)

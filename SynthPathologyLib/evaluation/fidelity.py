@@ -5,7 +5,7 @@
 - Distribution: FID, KID, MMD and precision/recall on the shipped segmenter's encoder features of
   lesion-centred crops, beside the real-vs-real split baseline (:mod:`.distribution`).
 - Diversity: MS-SSIM among the variants of one seed (:mod:`.diversity`).
-- Label consistency: the segmenter (trained on real cases only) segments each synthetic case; Dice
+- Label consistency: the segmenter (trained on real cases only) segments a cube around each lesion; Dice
   and HD95 against the label it was conditioned on, beside the same figures on the real cases
   (the FCN-score of Pix2Pix, in 3D).
 """
@@ -24,13 +24,16 @@ from ..case import Case
 from ..conditioning import intensity_scale
 from ..image_io import same_grid
 from ..pathology import get_pathology
-from .datasets import SyntheticEntry, case_folders, read_evaluation_case, synthetic_entries
+from .datasets import SyntheticEntry, case_folders, check_contrasts, read_evaluation_case, synthetic_entries
 from .distribution import distribution_metrics
 from .diversity import variant_ms_ssim
 from .overlap import overlap_scores
 from .paired import paired_metrics
-from .segmenter import Segmenter, encoder_features, network_input, segment
+from .segmenter import Segmenter, encoder_features, lesion_crop, network_input, segment
 from .statistics import mean_ci
+
+# Side of the cube around the lesion that label consistency segments, in segmenter voxels.
+CONSISTENCY_CROP = 64
 
 
 @dataclass
@@ -51,11 +54,17 @@ def normalized(case: Case, contrasts: tuple[str, ...], scales: list[float] | Non
 
 
 def _consistency(segmenter: Segmenter, case: Case) -> tuple[dict, np.ndarray | None]:
-    """Overlap scores of the segmenter against the case's label, and the lesion's features."""
+    """Overlap scores of the segmenter against the case's label, and the lesion's features.
+
+    The segmenter sees a CONSISTENCY_CROP-voxel cube around the lesion (grown if the lesion is
+    larger), not the whole volume: it scores the painted lesion, at a fraction of the cost."""
     data = network_input(case, segmenter.card)
-    scores = overlap_scores(segment(segmenter, data), data.label, segmenter.card.spacing_mm, segmenter.card.regions)
+    if not data.label.any():
+        return {}, None
+    crop = lesion_crop(data, CONSISTENCY_CROP)
+    scores = overlap_scores(segment(segmenter, crop), crop.label, segmenter.card.spacing_mm, segmenter.card.regions)
     row = {f"{key}_{region}": value for region, values in scores.items() for key, value in values.items()}
-    return row, (encoder_features(segmenter, data) if data.label.any() else None)
+    return row, encoder_features(segmenter, data)
 
 
 def _is_pair(real: Case, synthetic: Case) -> bool:
@@ -83,6 +92,8 @@ def evaluate_fidelity(real_root: str | Path, synthetic_root: str | Path, segment
     real_folders = case_folders(real_root, "real")
     entries = synthetic_entries(synthetic_root)
     contrasts = tuple(segmenter.card.contrasts)
+    check_contrasts(real_folders, contrasts, "real")
+    check_contrasts([e.folder for e in entries], contrasts, "synthetic")
     label_names = {info.value: info.abbreviation for info in get_pathology(segmenter.card.pathology).labels}
     rows, features = [], {"real": [], "synthetic": []}
     real_by_id = {}
@@ -119,7 +130,7 @@ def evaluate_fidelity(real_root: str | Path, synthetic_root: str | Path, segment
         k: mean_ci(np.array([r[k] for r in paired_rows if k in r])) for k in paired_keys}}
     summary["distribution"] = distribution_metrics(np.array(features["real"]), np.array(features["synthetic"]))
     summary["diversity"] = _diversity(groups, contrasts, progress)
-    score_keys = [k for k in rows[0] if k.startswith(("dice_", "hd95_"))]
-    summary["label_consistency"] = {kind: {k: mean_ci(np.array([r[k] for r in rows if r["kind"] == kind]))
+    score_keys = list(dict.fromkeys(k for r in rows for k in r if k.startswith(("dice_", "hd95_"))))
+    summary["label_consistency"] = {kind: {k: mean_ci(np.array([r[k] for r in rows if r["kind"] == kind and k in r]))
                                            for k in score_keys} for kind in ("real", "synthetic")}
     return FidelityResult(summary, rows)

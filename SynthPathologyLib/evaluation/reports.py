@@ -1,4 +1,4 @@
-"""Output files of the evaluation commands: JSON, CSV, a Markdown summary and a plot.
+"""Files of the evaluation commands: JSON in and out, CSV, a Markdown summary and a plot.
 
 JSON holds no NaN or infinity (they become null), so every JSON reader accepts it.
 """
@@ -22,6 +22,14 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def read_json(path: Path, error: type[Exception]):
+    """Parsed JSON of ``path``; ``error`` (naming the file) when it is not valid JSON."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None
 
 
 def write_json(path: Path, data: dict) -> Path:

@@ -29,6 +29,7 @@ from ..model_files import ModelFileError, file_sha256
 from ..synthesis_region import centered_box
 from ..turing.durable import atomic_write_bytes
 from .overlap import evaluation_regions
+from .reports import read_json
 
 WEIGHTS_FILE = "segmenter.safetensors"
 CARD_FILE = "model_card.json"
@@ -142,11 +143,7 @@ def load_segmenter(folder: str | Path | None = None) -> Segmenter:
     for path in (card_path, weights_path):
         if not path.is_file():
             raise ModelFileError(f"{folder}: not a segmenter folder (missing {path.name})")
-    try:
-        data = json.loads(card_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{card_path}: not valid JSON ({exc})") from None
-    card = card_from_dict(data, str(card_path))
+    card = card_from_dict(read_json(card_path, ModelFileError), str(card_path))
     network = build_segmenter(card)
     try:
         network.load_state_dict(load_file(str(weights_path)))
@@ -215,20 +212,29 @@ def segment(segmenter: Segmenter, data: NetworkInput) -> np.ndarray:
     return regions_to_label(regions, segmenter.card.regions)
 
 
-@torch.inference_mode()
-def encoder_features(segmenter: Segmenter, data: NetworkInput, label: np.ndarray | None = None) -> np.ndarray:
-    """(D,) float64 features of the lesion: the segmenter's encoder run on a ``feature_crop``³ crop
-    centred on the lesion's centroid, each encoder level average-pooled over space and the levels
-    concatenated (D = init_filters * (2 ** levels - 1)). ``label`` (z, y, x) defaults to the case's."""
+def lesion_crop(data: NetworkInput, side: int, label: np.ndarray | None = None) -> NetworkInput:
+    """The ``side``³ crop of ``data`` centred on the lesion's centroid (``label``, default the
+    case's), zero-padded where the volume is smaller; grown to hold the whole lesion plus a
+    quarter ``side`` of context when the lesion is larger."""
     label = data.label if label is None else label
     voxels = np.argwhere(label > 0)
     if not len(voxels):
-        raise ValueError("no lesion voxels to centre the feature crop on")
-    side = segmenter.card.feature_crop
-    box = centered_box(voxels.mean(axis=0), (side,) * 3, label.shape)
-    crop = data.image[(slice(None), *box)]
-    crop = np.pad(crop, [(0, 0)] + [(0, side - n) for n in crop.shape[1:]])  # volumes smaller than the crop
-    tensor = torch.from_numpy(np.ascontiguousarray(crop))[None].to(segmenter.device)
+        raise ValueError("no lesion voxels to centre the crop on")
+    extent = voxels.max(axis=0) - voxels.min(axis=0) + 1 + side // 2
+    size = tuple(int(max(side, -(-e // 8) * 8)) for e in extent)  # multiples of 8 for the network
+    box = centered_box((voxels.min(axis=0) + voxels.max(axis=0)) / 2, size, label.shape)
+    missing = [(0, n - (b.stop - b.start)) for n, b in zip(size, box)]
+    return NetworkInput(np.pad(data.image[(slice(None), *box)], [(0, 0)] + missing),
+                        np.pad(label[box], missing), np.pad(data.brain[box], missing))
+
+
+@torch.inference_mode()
+def encoder_features(segmenter: Segmenter, data: NetworkInput, label: np.ndarray | None = None) -> np.ndarray:
+    """(D,) float64 features of the lesion: the segmenter's encoder run on the ``feature_crop``³
+    crop around the lesion (:func:`lesion_crop`), each encoder level average-pooled over space
+    and the levels concatenated (D = init_filters * (2 ** levels - 1))."""
+    crop = lesion_crop(data, segmenter.card.feature_crop, label)
+    tensor = torch.from_numpy(np.ascontiguousarray(crop.image))[None].to(segmenter.device)
     with torch.autocast(segmenter.device.type, dtype=torch.bfloat16):
         _, levels = segmenter.network.encode(tensor)
     return torch.cat([level.float().mean(dim=(2, 3, 4)) for level in levels], dim=1)[0].cpu().double().numpy()

@@ -31,7 +31,7 @@ class TrainingSettings:
     steps: int = 1000
     batch_size: int = 2
     learning_rate: float = 2e-3
-    lesion_fraction: float = 0.7
+    lesion_fraction: float = 0.5
     seed: int = 0
 
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="BraTS-layout dataset with labels")
     parser.add_argument("--out", required=True, help="model folder to write")
     parser.add_argument("--model-id", default="glioma_phantom_segresnet")
-    parser.add_argument("--steps", type=positive_int, default=200)
+    parser.add_argument("--steps", type=positive_int, default=600)
     parser.add_argument("--batch-size", type=positive_int, default=2)
     parser.add_argument("--validation-cases", type=int, default=3)
     parser.add_argument("--spacing", type=float, default=2.0, help="isotropic working spacing in mm (default 2)")
