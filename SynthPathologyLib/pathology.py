@@ -75,11 +75,13 @@ class Pathology:
 
 
 def label_values_present(label: sitk.Image) -> list:
-    """The distinct values of a label map (bincount for small non-negative integers: np.unique
-    sorts, which costs ~0.3 s on a BraTS-sized map)."""
+    """The distinct values of a label map. For small non-negative integers the values present are
+    marked in a table: np.unique sorts and np.bincount copies to int64, 0.3-1 s on a BraTS-sized map."""
     array = sitk.GetArrayViewFromImage(label)
     if array.dtype.kind in "ui" and array.size and 0 <= array.min() and array.max() < 1024:
-        return np.flatnonzero(np.bincount(array.ravel())).tolist()
+        present = np.zeros(int(array.max()) + 1, bool)
+        present[array.ravel()] = True
+        return np.flatnonzero(present).tolist()
     return np.unique(array).tolist()
 
 
