@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
 from ..errors import SynthPathologyError
 from ..lesion_spec import Composition
 from ..synthesizer import PreparedCase, SynthesisResult, Synthesizer, default_model_path
@@ -220,7 +222,7 @@ _last_prepared: list[_PreparedEntry] = []  # one entry: the case being worked on
 
 def _prepared_case(synthesizer: Synthesizer, volume_nodes, brain_mask_node, pathology: str) -> PreparedCase:
     """The prepared case of these nodes, reused while their voxels and geometry are unchanged
-    (the key holds each node's ID and modification times)."""
+    (renaming a node or changing its display does not invalidate it)."""
     nodes = [*volume_nodes.values(), brain_mask_node]
     key = (id(synthesizer), tuple(volume_nodes), *(_node_state(node) for node in nodes))
     if _last_prepared and _last_prepared[0].key == key:
@@ -232,7 +234,11 @@ def _prepared_case(synthesizer: Synthesizer, volume_nodes, brain_mask_node, path
 
 
 def _node_state(node) -> tuple:
+    """What a prepared case depends on: the node, its voxels' modification time, its IJK-to-RAS."""
     if node is None:
         return ()
     image = node.GetImageData()
-    return (node.GetID(), node.GetMTime(), image.GetMTime() if image is not None else 0)
+    ijk_to_ras = vtkMatrix4x4()
+    node.GetIJKToRASMatrix(ijk_to_ras)
+    geometry = tuple(ijk_to_ras.GetElement(r, c) for r in range(3) for c in range(4))
+    return (node.GetID(), image.GetMTime() if image is not None else 0, geometry)

@@ -19,6 +19,7 @@ from SynthPathologyLib.lesion import core_centroid_lps
 from SynthPathologyLib.mrml import (
     create_headless_scene,
     load_scene_bundle,
+    load_synthesizer,
     remove_lesion_in_scene,
     save_scene_bundle,
     save_variants_from_scene,
@@ -185,3 +186,22 @@ def test_variants_are_saved_as_case_folders_and_cancel_keeps_the_finished_ones(a
         assert same_grid(saved.reference, healthy_case.reference, tolerance=1e-6)
         labels.append(voxels(saved.label))
     assert not np.array_equal(*labels)  # another seed, another lesion
+
+
+def test_the_prepared_brain_is_reused_until_its_voxels_change(app, healthy_case, monkeypatch):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
+    synthesizer = load_synthesizer()
+    prepared = []
+    real_prepare = synthesizer.prepare
+    monkeypatch.setattr(synthesizer, "prepare", lambda *a, **k: prepared.append(1) or real_prepare(*a, **k))
+
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
+    volumes["flair"].SetName("renamed")  # what interactive use does between clicks: names, display
+    volumes["flair"].GetDisplayNode().SetWindowLevel(400, 200)
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, random_seed=1)
+    assert len(prepared) == 1
+
+    volumes["t1"].GetImageData().Modified()  # new voxels: prepare again
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
+    assert len(prepared) == 2
