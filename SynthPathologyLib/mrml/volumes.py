@@ -117,10 +117,12 @@ def sitk_to_volume_node(scene, image: sitk.Image, name: str, node=None, *, label
     elif not is_scalar_volume_node(node):
         raise SynthPathologyError(f"cannot put an image in {node.GetClassName()} {_node_name(node)}")
     directions, spacing, origin = ras_geometry(image)
+    was_modifying = node.StartModify()  # one Modified event: views showing the node update once
     node.SetIJKToRASDirections(directions)
     node.SetSpacing(spacing.tolist())
     node.SetOrigin(origin.tolist())
     node.SetAndObserveImageData(_vtk_image(sitk.GetArrayViewFromImage(image)))
+    node.EndModify(was_modifying)
     if node.GetDisplayNode() is None:
         node.CreateDefaultDisplayNodes()
     return node
