@@ -298,33 +298,39 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
         return seed
 
     def _options(self, params) -> dict:
-        from SynthPathologyLib.lesion_spec import Composition
+        """Settings shared by synthesis and removal."""
         from SynthPathologyLib.mrml import load_synthesizer
 
         model = load_synthesizer(params.modelPath or None, params.pathology, params.device)
+        return {"pathology": params.pathology, "model": model, "opacity": params.opacity}
+
+    def _lesionOptions(self, params) -> dict:
+        """:meth:`_options` and the lesion's composition."""
+        from SynthPathologyLib.lesion_spec import Composition
+
         composition = Composition(
             edema_extent_mm=params.edemaExtentMm,
             necrosis_fraction=params.necrosisFraction,
             rim_thickness_mm=params.rimThicknessMm,
             irregularity=params.irregularity,
         )
-        return {"pathology": params.pathology, "model": model, "composition": composition, "opacity": params.opacity}
+        return {**self._options(params), "composition": composition}
 
     def generate(self, params):
         """Synthesize at the seed with the parameter node's settings; returns the SceneResult."""
         from SynthPathologyLib.mrml import synthesize_in_scene
 
         return synthesize_in_scene(
-            slicer.mrmlScene, self.volumeNodes(params), params.seed, random_seed=params.randomSeed, **self._options(params)
+            slicer.mrmlScene, self.volumeNodes(params), params.seed, random_seed=params.randomSeed,
+            **self._lesionOptions(params),
         )
 
     def removeLesion(self, params):
         from SynthPathologyLib.mrml import remove_lesion_in_scene
 
-        options = self._options(params)
-        del options["composition"]
         return remove_lesion_in_scene(
-            slicer.mrmlScene, self.volumeNodes(params), params.lesionSegmentation, random_seed=params.randomSeed, **options
+            slicer.mrmlScene, self.volumeNodes(params), params.lesionSegmentation, random_seed=params.randomSeed,
+            **self._options(params),
         )
 
     def saveVariants(self, params, progress=None) -> list[Path]:
@@ -332,7 +338,7 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
 
         return save_variants_from_scene(
             slicer.mrmlScene, self.volumeNodes(params), params.seed, params.outputDirectory,
-            variants=params.variants, first_seed=params.randomSeed, progress=progress, **self._options(params),
+            variants=params.variants, first_seed=params.randomSeed, progress=progress, **self._lesionOptions(params),
         )
 
     def setOverlayOpacity(self, opacity: float) -> None:

@@ -271,9 +271,8 @@ def _validate(models: Models, config: TrainConfig, spacing, val_cases, device) -
     generator = models.ema.module.eval()
     try:
         synthesizer = Synthesizer(LoadedModel(generator, card, "training", Path(".")), str(device))
-        first = val_cases[0]
-        grid = validation_grid(first, synthesizer.synthesize(first, first.label, random_seed=0), list(card.contrasts))
-        return evaluate_cases(synthesizer, val_cases), grid
+        metrics, results = evaluate_cases(synthesizer, val_cases)
+        return metrics, validation_grid(val_cases[0], results[0], list(card.contrasts))
     finally:
         _unwrap(models.generator).train()
 

@@ -65,17 +65,20 @@ def local_mean_fill(case: Case, region: np.ndarray, contrasts: list[str]) -> dic
     return filled
 
 
-def evaluate_cases(synthesizer: Synthesizer, cases: list[Case]) -> dict[str, float]:
-    """Mean of :func:`inpainting_metrics` over ``cases`` (each needs a lesion label)."""
+def evaluate_cases(synthesizer: Synthesizer, cases: list[Case]) -> tuple[dict[str, float], list[SynthesisResult]]:
+    """Repaint each case's own lesion (random seed 0); returns the mean of
+    :func:`inpainting_metrics` over ``cases`` (each needs a lesion label) and the results."""
     contrasts = list(synthesizer.card.contrasts)
     names = {info.value: info.abbreviation for info in synthesizer.pathology.labels}
-    rows = []
+    rows, results = [], []
     for case in cases:
         result = synthesizer.synthesize(case, case.label, random_seed=0)
         region = sitk.GetArrayViewFromImage(result.region) > 0
         arrays = {c: sitk.GetArrayViewFromImage(result.case.images[c]) for c in contrasts}
         rows.append(inpainting_metrics(case, arrays, region, contrasts, names))
-    return {key: float(np.mean([row[key] for row in rows if key in row])) for key in rows[0]} if rows else {}
+        results.append(result)
+    means = {key: float(np.mean([row[key] for row in rows if key in row])) for key in rows[0]} if rows else {}
+    return means, results
 
 
 def validation_grid(original: Case, result: SynthesisResult, contrasts: list[str]) -> np.ndarray:

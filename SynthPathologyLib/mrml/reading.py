@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import SynthPathologyError
 from ..pathology import contrast_title
 from ..turing.study_package import StudyPackage
-from .scene import ROLE_ATTRIBUTE, ensure_slice_views
+from .scene import ROLE_ATTRIBUTE, ensure_slice_views, nodes_of_class
 from .volumes import load_volume_node
 
 READING_ROLE_PREFIX = "reading:"
@@ -101,11 +101,9 @@ def show_reading_contrast(scene, case: BlindedCase, contrast: str) -> None:
 def clear_reading_nodes(scene) -> int:
     """Remove the nodes of the case being read (and their display and storage nodes); returns how
     many volume nodes were removed."""
-    nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
     reading = [
-        nodes.GetItemAsObject(i)
-        for i in range(nodes.GetNumberOfItems())
-        if (nodes.GetItemAsObject(i).GetAttribute(ROLE_ATTRIBUTE) or "").startswith(READING_ROLE_PREFIX)
+        node for node in nodes_of_class(scene, "vtkMRMLScalarVolumeNode")
+        if (node.GetAttribute(ROLE_ATTRIBUTE) or "").startswith(READING_ROLE_PREFIX)
     ]
     for node in reading:
         attached = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]

@@ -91,14 +91,15 @@ def create_headless_scene() -> HeadlessScene:
     )
 
 
+def nodes_of_class(scene: slicer.vtkMRMLScene, class_name: str) -> list:
+    """The scene's nodes of ``class_name`` (or a subclass), in scene order."""
+    nodes = scene.GetNodesByClass(class_name)
+    return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
+
+
 def find_role_node(scene: slicer.vtkMRMLScene, role: str, class_name: str = "vtkMRMLNode"):
     """The first node of ``class_name`` (or a subclass) whose role is ``role``, or None."""
-    nodes = scene.GetNodesByClass(class_name)
-    for i in range(nodes.GetNumberOfItems()):
-        node = nodes.GetItemAsObject(i)
-        if node.GetAttribute(ROLE_ATTRIBUTE) == role:
-            return node
-    return None
+    return next((n for n in nodes_of_class(scene, class_name) if n.GetAttribute(ROLE_ATTRIBUTE) == role), None)
 
 
 def role_node(scene: slicer.vtkMRMLScene, role: str, class_name: str, name: str):
@@ -139,8 +140,7 @@ def ensure_slice_views(scene: slicer.vtkMRMLScene) -> list:
             composite.SetName(f"SliceComposite{layout_name}")
             composite.SetLayoutName(layout_name)
             scene.AddNode(composite)
-    nodes = scene.GetNodesByClass("vtkMRMLSliceCompositeNode")
-    return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
+    return nodes_of_class(scene, "vtkMRMLSliceCompositeNode")
 
 
 def show_overlay(scene: slicer.vtkMRMLScene, background_node, foreground_node, opacity: float = 0.5) -> list:
