@@ -30,7 +30,7 @@ import SimpleITK as sitk
 from .case import Case
 from .errors import CaseError
 from .image_io import image_suffix, read_image, resample_like, write_image
-from .pathology import label_values_present
+from .pathology import unknown_label_values
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class BratsNaming:
     def to_internal(self, label: sitk.Image, source: str) -> sitk.Image:
         """Translate a segmentation from file values to internal values, refusing unknown values."""
         array = sitk.GetArrayFromImage(label)
-        unknown = sorted(set(label_values_present(label)) - {0, *self.label_values})
+        unknown = unknown_label_values(label, self.label_values)
         if unknown:
             raise CaseError(
                 f"{source}: label values {unknown} are not BraTS {self.name} labels "

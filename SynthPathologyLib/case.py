@@ -47,7 +47,7 @@ class Case:
             get_pathology(self.pathology).check_label(self.label, self._name("label"))
             self.label = sitk.Cast(self.label, sitk.sitkUInt8)
         if self.brain_mask is not None:
-            self.brain_mask = sitk.Cast(self.brain_mask != 0, sitk.sitkUInt8)
+            self.brain_mask = _binary_mask(self.brain_mask)
 
     @property
     def contrasts(self) -> list[str]:
@@ -94,6 +94,17 @@ class Case:
     def label_volumes_ml(self) -> dict[int, float]:
         """Volume of each non-zero label value, in millilitres (empty without label)."""
         return {} if self.label is None else label_volumes_ml(self.label)
+
+
+def _binary_mask(mask: sitk.Image) -> sitk.Image:
+    """``mask`` as uint8 0/1 (non-zero = 1); returned as is when it already is (no voxel copied:
+    every synthesis result shares its input's mask)."""
+    array = sitk.GetArrayViewFromImage(mask)
+    if array.dtype == np.uint8 and (not array.size or array.max() <= 1):
+        return mask
+    binary = sitk.GetImageFromArray((array != 0).view(np.uint8))
+    binary.CopyInformation(mask)
+    return binary
 
 
 def label_volumes_ml(label: sitk.Image) -> dict[int, float]:

@@ -30,6 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .lesion_spec import Composition, LesionSpec
+from .voxel_box import bounding_box
 
 # Core surface: radius factor r = 1 + irregularity * SURFACE_AMPLITUDE * g, with g in [-1, 1] a sum
 # of random cosines of the direction scaled to peak at 1; angular frequencies in radians per unit of
@@ -78,7 +79,7 @@ def glioma_regions(
     # The rest only looks at the core and the edema's reach: work on that box, which is far
     # smaller than the crop (sized for the worst-case lobes).
     reach = int(np.ceil(spec.composition.edema_extent_mm / min(grid.GetSpacing()))) + 1
-    box = _bounding_box(core, reach)
+    box = bounding_box(core, reach)
     local = _sub_grid(grid, box)
     core, brain = core[box], brain[box]
     depth = _depth_mm(core, local)
@@ -177,16 +178,6 @@ def _frame_box(
     low = np.clip(np.floor(middle - half), 0, size).astype(int)
     high = np.clip(np.ceil(middle + half) + 1, 0, size).astype(int)
     return tuple(slice(lo, hi) for lo, hi in zip(low[::-1], high[::-1]))
-
-
-def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
-    """(z, y, x) slices of the non-empty ``mask``'s bounding box grown by ``margin`` voxels, within
-    the array."""
-    box = []
-    for axis, length in enumerate(mask.shape):
-        hits = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(hits[0] - margin, 0), min(hits[-1] + margin + 1, length)))
-    return tuple(box)
 
 
 def _sub_grid(grid: sitk.Image, box: tuple[slice, ...]) -> sitk.Image:

@@ -18,6 +18,7 @@ from .errors import LesionPlacementError
 from .image_io import copy_geometry, lps_to_ras, require_same_grid
 from .lesion_spec import LesionSpec
 from .pathology import get_pathology
+from .voxel_box import bounding_box
 
 # Fraction of the requested core volume that must lie inside the brain after clipping.
 MIN_CORE_INSIDE = 0.5
@@ -206,8 +207,8 @@ def _check_size(
             seed,
             f"a core of {volume_mm3 / 1000:.0f} ml cannot fit in a brain of {brain_volume / 1000:.0f} ml",
         )
-    sides = [np.flatnonzero(np.any(brain, axis=other)) for other in ((0, 1), (0, 2), (1, 2))]  # x, y, z
-    extent = max((s[-1] - s[0] + 1) * spacing for s, spacing in zip(sides, reference.GetSpacing()))
+    sides = bounding_box(brain)[::-1]  # x, y, z
+    extent = max((s.stop - s.start) * spacing for s, spacing in zip(sides, reference.GetSpacing()))
     if diameter_mm > extent:
         raise _seed_error(
             seed, f"a core {diameter_mm:.0f} mm across cannot fit in a brain {extent:.0f} mm across"

@@ -66,7 +66,7 @@ class Pathology:
 
     def check_label(self, label: sitk.Image, source: str) -> None:
         """Raise :class:`CaseError` if ``label`` holds values outside 0 and this pathology's labels."""
-        unknown = sorted(set(label_values_present(label)) - {0, *self.label_values})
+        unknown = unknown_label_values(label, self.label_values)
         if unknown:
             raise CaseError(
                 f"{source}: label values {unknown} are not {self.name} labels "
@@ -74,7 +74,18 @@ class Pathology:
             )
 
 
-def label_values_present(label: sitk.Image) -> list:
+def unknown_label_values(label: sitk.Image, allowed) -> list:
+    """The values of a label map other than 0 and ``allowed``, sorted. When the map's range
+    0..max holds only allowed values no voxel is visited twice: min and max take 2 ms on a
+    1 mm brain, listing the values present 170 ms."""
+    allowed = {0, *allowed}
+    array = sitk.GetArrayViewFromImage(label)
+    if array.size and array.dtype.kind in "ui" and array.min() >= 0 and set(range(int(array.max()) + 1)) <= allowed:
+        return []
+    return sorted(set(_label_values_present(label)) - allowed)
+
+
+def _label_values_present(label: sitk.Image) -> list:
     """The distinct values of a label map. For small non-negative integers the values present are
     marked in a table: np.unique sorts and np.bincount copies to int64, 0.3-1 s on a BraTS-sized map."""
     array = sitk.GetArrayViewFromImage(label)

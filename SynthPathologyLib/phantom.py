@@ -50,6 +50,7 @@ from .lesion_spec import LesionSpec
 from .mr_signal import CLASS_PARAMETERS, SEQUENCES, TISSUES, SmoothRandomField, add_rician_noise, class_signal, synthesize
 from .pathology import GLIOMA
 from .tissue import TissueMaps
+from .voxel_box import bounding_box
 
 CONTRASTS = GLIOMA.contrasts
 
@@ -271,8 +272,8 @@ def _pull(volume: np.ndarray, coordinates: np.ndarray) -> np.ndarray:
 
 def _bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First and last index (z, y, x) of the non-empty ``mask``'s bounding box."""
-    hits = [np.flatnonzero(np.any(mask, axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
-    return np.array([h[0] for h in hits], float), np.array([h[-1] for h in hits], float)
+    box = bounding_box(mask)
+    return np.array([s.start for s in box], float), np.array([s.stop - 1 for s in box], float)
 
 
 def _box_grid(brain: Brain, anatomy: _Anatomy) -> sitk.Image:
@@ -356,11 +357,7 @@ def _lesion_fractions(label: np.ndarray, mask: np.ndarray, spacing_zyx: np.ndarr
     fractions = {info.region: np.zeros(n, np.float32) for info in GLIOMA.labels}
     if not label.any():
         return fractions
-    low, high = _bounds(label)
-    margin = np.ceil(3 * max(LABEL_BLUR_MM.values()) / spacing_zyx)
-    region = tuple(
-        slice(int(max(a - m, 0)), int(min(b + m + 1, s))) for a, b, m, s in zip(low, high, margin, label.shape)
-    )
+    region = bounding_box(label, pad_voxels=np.ceil(3 * max(LABEL_BLUR_MM.values()) / spacing_zyx))
     in_region = np.zeros(mask.shape, bool)
     in_region[region] = True
     where = in_region[mask]  # which brain voxels lie in the region

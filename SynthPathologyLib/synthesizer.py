@@ -30,7 +30,7 @@ from .lesion_spec import LesionSpec
 from .model_files import LoadedModel, load_model
 from .pathology import get_pathology
 from .resources import resource_path
-from .synthesis_region import blend_weight, context_box, synthesis_region
+from .synthesis_region import blended_region, context_box
 from .tissue import estimate_tissue_maps
 
 DEFAULT_MODELS_DIR = resource_path("Models")
@@ -130,9 +130,10 @@ class Synthesizer:
             label, described = sitk.Cast(lesion, sitk.sitkUInt8), "label map"
         timings = {"lesion_s": time.perf_counter() - start}
         label_array = sitk.GetArrayViewFromImage(label)
-        region = synthesis_region(label_array, prepared.brain, prepared.case.reference.GetSpacing(), self.card.margin_mm)
-        result = self._inpaint(prepared, label_array, label_array, region, seed, timings)
-        return self._result(prepared, result, label, region, seed, "insert", described, timings)
+        region, weight = blended_region(label_array, prepared.brain, prepared.case.reference.GetSpacing(),
+                                        self.card.margin_mm)
+        repainted = self._inpaint(prepared, label_array, region, weight, seed, timings)
+        return self._result(prepared, repainted, label, region, seed, "insert", described, timings)
 
     def remove_lesion(self, case: Case | PreparedCase, random_seed: int = 0) -> SynthesisResult:
         """Pseudo-healthy version of a case: its lesion region inpainted with healthy tissue."""
@@ -141,20 +142,21 @@ class Synthesizer:
             raise CaseError(f"case {prepared.case.case_id}: no lesion label to remove")
         timings: dict[str, float] = {}
         lesion = sitk.GetArrayViewFromImage(prepared.case.label)
-        region = synthesis_region(lesion, prepared.brain, prepared.case.reference.GetSpacing(), self.card.margin_mm)
+        region, weight = blended_region(lesion, prepared.brain, prepared.case.reference.GetSpacing(),
+                                        self.card.margin_mm)
         healthy = np.zeros(lesion.shape, np.uint8)
-        result = self._inpaint(prepared, healthy, lesion, region, random_seed, timings)
+        repainted = self._inpaint(prepared, healthy, region, weight, random_seed, timings)
         label = copy_geometry(healthy, prepared.case.reference)
-        return self._result(prepared, result, label, region, random_seed, "remove", "existing label", timings)
+        return self._result(prepared, repainted, label, region, random_seed, "remove", "existing label", timings)
 
-    def _inpaint(self, prepared: PreparedCase, label: np.ndarray, lesion: np.ndarray, region: np.ndarray,
-                 seed: int, timings: dict[str, float]) -> list[np.ndarray]:
-        """Arrays (z, y, x) of every contrast with ``region`` repainted: the generator's output
-        conditioned on ``label``, fully on ``lesion`` (the new or the removed lesion) and feathered
-        into the input towards the region's edge (:func:`blend_weight`)."""
-        outputs = [np.array(a) for a in prepared.arrays]
+    def _inpaint(self, prepared: PreparedCase, label: np.ndarray, region: np.ndarray, weight: np.ndarray,
+                 seed: int, timings: dict[str, float]) -> tuple[tuple[slice, ...], list[np.ndarray]] | None:
+        """The repainted crop: its box (z, y, x slices of the case) and one array per contrast
+        (the input's dtype) holding the input with ``region`` repainted: the generator's output
+        conditioned on ``label``, mixed with the input by ``weight`` (:func:`blended_region`).
+        None when the region is empty."""
         if not region.any():
-            return outputs
+            return None
         start = time.perf_counter()
         box = context_box(region, self._patch_in_voxels(prepared.case.reference))
         grid = _CropGrid(prepared.case.reference, box, self.card.spacing_mm)
@@ -172,14 +174,15 @@ class Synthesizer:
 
         start = time.perf_counter()
         inside = region[box]
-        spacing = prepared.case.reference.GetSpacing()
-        weight = blend_weight(lesion[box] > 0, inside, spacing, self.card.margin_mm)[inside]
-        for c, (out, scale) in enumerate(zip(outputs, prepared.scales)):
+        mix = weight[box][inside].astype(np.float64)
+        patches = []
+        for c, (array, scale) in enumerate(zip(prepared.arrays, prepared.scales)):
+            patch = np.array(array[box])
             painted = grid.from_model(prediction[c])[inside].astype(np.float64) * scale
-            original = out[box][inside].astype(np.float64)
-            out[box][inside] = cast_like(weight * painted + (1.0 - weight) * original, out.dtype)
+            patch[inside] = cast_like(mix * painted + (1.0 - mix) * patch[inside], patch.dtype)
+            patches.append(patch)
         timings["blend_s"] = time.perf_counter() - start
-        return outputs
+        return box, patches
 
     def _patch_in_voxels(self, reference: sitk.Image) -> tuple[int, int, int]:
         """The model's patch (z, y, x) measured in ``reference``'s voxels: the crop that becomes
@@ -198,12 +201,17 @@ class Synthesizer:
             )
         return output[0].float().cpu().numpy()
 
-    def _result(self, prepared: PreparedCase, arrays: list[np.ndarray], label: sitk.Image,
+    def _result(self, prepared: PreparedCase, repainted: tuple[tuple[slice, ...], list[np.ndarray]] | None, label: sitk.Image,
                 region: np.ndarray, seed: int, operation: str, lesion, timings) -> SynthesisResult:
         source = prepared.case
         images = dict(source.images)
-        for contrast, array in zip(self.card.contrasts, arrays):
-            images[contrast] = copy_geometry(array, source.images[contrast])
+        if repainted is not None:
+            box, patches = repainted
+            start = [int(cut.start) for cut in reversed(box)]
+            for contrast, patch in zip(self.card.contrasts, patches):
+                # Paste copies the input once and writes the box: voxels outside it stay the input's.
+                images[contrast] = sitk.Paste(source.images[contrast], sitk.GetImageFromArray(patch),
+                                              patch.shape[::-1], [0, 0, 0], start)
         case = Case(images, label=label, brain_mask=source.brain_mask, case_id=source.case_id,
                     pathology=self.card.pathology)
         provenance = {

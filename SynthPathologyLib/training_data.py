@@ -26,7 +26,8 @@ from .brats import find_brats_cases, read_brats_case
 from .conditioning import build_condition, intensity_scale
 from .errors import CaseError, SynthPathologyError
 from .pathology import Pathology
-from .synthesis_region import centered_box, synthesis_region
+from .synthesis_region import synthesis_region
+from .voxel_box import centered_box
 
 
 class LoadCased(MapTransform):

@@ -17,7 +17,8 @@ from monai.visualize.utils import blend_images
 
 from .case import Case
 from .conditioning import intensity_scale
-from .synthesis_region import bounding_box, synthesis_region
+from .synthesis_region import synthesis_region
+from .voxel_box import bounding_box
 from .synthesizer import SynthesisResult, Synthesizer
 
 GRID_HALF_WIDTH_VOXELS = 40

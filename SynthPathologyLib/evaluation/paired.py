@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from monai.metrics import MAEMetric, PSNRMetric, SSIMMetric
 
-from ..synthesis_region import bounding_box
+from ..voxel_box import bounding_box
 
 # Normalized intensities of healthy tissue lie in about [0, 1]; lesions can exceed 1 (T2, FLAIR).
 DATA_RANGE = 1.0

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save
 from ..case import Case
 from ..conditioning import intensity_scale
 from ..model_files import ModelFileError, file_sha256
-from ..synthesis_region import centered_box
+from ..voxel_box import centered_box
 from ..turing.durable import atomic_write_bytes
 from .overlap import evaluation_regions
 from .reports import read_json

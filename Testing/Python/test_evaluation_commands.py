@@ -20,7 +20,7 @@ from SynthPathologyLib.evaluation.errors import LeakageError
 from SynthPathologyLib.evaluation.segmenter import CARD_FILE, load_segmenter
 from SynthPathologyLib.evaluation.splits import check_no_leakage, make_split, patient_of
 from SynthPathologyLib.model_files import ModelFileError
-from SynthPathologyLib.synthesis_region import bounding_box
+from SynthPathologyLib.voxel_box import bounding_box
 from test_synthesizer import save_tiny_model
 
 N_REAL = 5
