@@ -188,7 +188,8 @@ def _show_volumes(scene, volume_nodes: Mapping[str, object], result: SynthesisRe
     """Write the synthetic contrasts into their role nodes and overlay one of them."""
     output = {
         contrast: sitk_to_role_volume_node(
-            scene, result.case.images[contrast], synthetic_role(contrast), f"{node.GetName()} (synthetic)"
+            scene, result.case.images[contrast], synthetic_role(contrast), f"{node.GetName()} (synthetic)",
+            display_like=node,
         )
         for contrast, node in volume_nodes.items()
     }

@@ -128,11 +128,31 @@ def sitk_to_volume_node(scene, image: sitk.Image, name: str, node=None, *, label
     return node
 
 
-def sitk_to_role_volume_node(scene, image: sitk.Image, role: str, name: str):
+def sitk_to_role_volume_node(scene, image: sitk.Image, role: str, name: str, *, display_like=None):
     """Put ``image`` in the scalar volume node playing ``role`` (see
     :func:`~SynthPathologyLib.mrml.scene.role_node`): created, named ``name``, on first use and
-    replaced on every later run, so reruns do not pile up nodes."""
-    return sitk_to_volume_node(scene, image, name, role_node(scene, role, "vtkMRMLScalarVolumeNode", name))
+    replaced on every later run, so reruns do not pile up nodes.
+
+    With ``display_like`` (a scalar volume node) the node shows with that node's colors and fixed
+    window/level: an original and its synthetic version then compare at one window, and no
+    automatic window/level is recomputed from the voxels (~0.4 s per update of a 1 mm brain).
+    """
+    node = role_node(scene, role, "vtkMRMLScalarVolumeNode", name)
+    if display_like is not None:
+        _display_like(node, display_like)
+    return sitk_to_volume_node(scene, image, name, node)
+
+
+def _display_like(node, source) -> None:
+    """Give ``node`` the colors and the current window/level of ``source``, fixed."""
+    if node.GetDisplayNode() is None:
+        node.CreateDefaultDisplayNodes()
+    display, shown = node.GetDisplayNode(), source.GetDisplayNode()
+    if shown is None:
+        return
+    display.SetAutoWindowLevel(False)
+    display.SetWindowLevel(shown.GetWindow(), shown.GetLevel())
+    display.SetAndObserveColorNodeID(shown.GetColorNodeID())
 
 
 def _volume_class(label_map: bool) -> str:

@@ -100,6 +100,21 @@ def test_overlay_shows_synthetic_flair_over_the_original_at_the_opacity(app, hea
     assert composite.GetForegroundOpacity() == pytest.approx(0.7)
 
 
+def test_synthetic_volumes_show_at_their_originals_window_and_level(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    volumes["t2"].GetDisplayNode().SetAutoWindowLevel(False)
+    volumes["t2"].GetDisplayNode().SetWindowLevel(123.0, 45.0)
+    result = synthesize_in_scene(app.scene, volumes, add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0)))
+
+    for contrast, node in result.volume_nodes.items():
+        display, original = node.GetDisplayNode(), volumes[contrast].GetDisplayNode()
+        # Fixed, not recomputed from the synthetic voxels: both compare at one window.
+        assert not display.GetAutoWindowLevel()
+        assert (display.GetWindow(), display.GetLevel()) == pytest.approx((original.GetWindow(), original.GetLevel()))
+        assert display.GetColorNodeID() == original.GetColorNodeID()
+    assert result.volume_nodes["t2"].GetDisplayNode().GetWindow() == pytest.approx(123.0)
+
+
 def test_rerun_replaces_the_results_and_another_seed_gives_another_variant(app, healthy_case):
     volumes = load_case_into_scene(app.scene, healthy_case)
     seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
