@@ -18,20 +18,24 @@ from ..errors import CaseError, SynthPathologyError
 from ..image_io import copy_geometry
 from .volumes import ras_geometry, vtk_scalars
 from ..pathology import LabelInfo, get_pathology
+from ..voxel_box import bounding_box
 
 BINARY_LABELMAP = "Binary labelmap"  # vtkSegmentationConverter's representation name
 
 
-def _oriented_image(image: sitk.Image, array: np.ndarray | None = None) -> slicer.vtkOrientedImageData:
-    """A vtkOrientedImageData on ``image``'s grid (geometry in RAS) holding a copy of ``array``
-    (z, y, x), or no voxels when ``array`` is None (a geometry-only reference)."""
+def _oriented_image(image: sitk.Image, array: np.ndarray | None = None,
+                    box: tuple[slice, ...] | None = None) -> slicer.vtkOrientedImageData:
+    """A vtkOrientedImageData on ``image``'s grid (geometry in RAS): with ``box`` (z, y, x slices)
+    only that part of the grid (its extent), holding a copy of ``array`` (the box's voxels,
+    z, y, x), or no voxels when ``array`` is None (a geometry-only reference)."""
     directions, spacing, origin = ras_geometry(image)
     oriented = slicer.vtkOrientedImageData()
     oriented.SetDirections(directions)
     oriented.SetSpacing(*spacing)
     oriented.SetOrigin(*origin)
-    size = image.GetSize()
-    oriented.SetExtent(0, size[0] - 1, 0, size[1] - 1, 0, size[2] - 1)
+    box = box or tuple(slice(0, n) for n in image.GetSize()[::-1])
+    extent = [bound for cut in reversed(box) for bound in (cut.start, cut.stop - 1)]
+    oriented.SetExtent(*extent)
     if array is not None:
         oriented.GetPointData().SetScalars(vtk_scalars(array))
     return oriented
@@ -66,14 +70,19 @@ def label_to_segmentation_node(
     if node.GetDisplayNode() is None:
         node.CreateDefaultDisplayNodes()
 
-    layer = _oriented_image(label, sitk.GetArrayViewFromImage(label).astype(np.uint8))
+    voxels = sitk.GetArrayViewFromImage(label)
+    # The layer covers the lesion's box only (Slicer's effective extent): a whole 1 mm grid is
+    # copied, converted and resliced for every view on every update otherwise.
+    box = bounding_box(voxels) if voxels.any() else (slice(0, 1),) * 3
+    layer = _oriented_image(label, voxels[box].astype(np.uint8), box)
+    reference = _oriented_image(label)
     segmentation = node.GetSegmentation()
     was_modifying = node.StartModify()  # one update of views for the whole replacement
     segmentation.RemoveAllSegments()
     segmentation.SetSourceRepresentationName(BINARY_LABELMAP)
     segmentation.SetConversionParameter(
         slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
-        slicer.vtkSegmentationConverter.SerializeImageGeometry(layer),
+        slicer.vtkSegmentationConverter.SerializeImageGeometry(reference),
     )
     for label_info in info.labels:
         segment = slicer.vtkSegment()

@@ -25,6 +25,9 @@ from .layout import VIEW_LAYOUT_ID, build_page, views_layout
 from .seed import matrix_values
 from .uploads import DataFolder, UploadLimits
 
+STILL_QUALITY = 90
+"""JPEG quality of the views' frames: trame-rca's still-frame quality."""
+
 
 @dataclass
 class AppOptions:
@@ -77,7 +80,9 @@ def _slicer_server(name: str):
     server = get_server(name, client_type="vue3")
     server.enable_module(trame_slicer.module)  # its chunked file loader serves uploads
     slicer_app = SlicerApp()
-    register_rca_factories(slicer_app.view_manager, server)
+    # One frame per change at the final quality: below it the scheduler renders every change
+    # twice (a quick frame, then a sharper one), and each render takes 0.1-0.3 s on Mesa's CPU GL.
+    register_rca_factories(slicer_app.view_manager, server, interactive_quality=STILL_QUALITY)
     layout_manager = LayoutManager(slicer_app.scene, slicer_app.view_manager, server)
     layout_manager.register_layout(VIEW_LAYOUT_ID, views_layout())
     layout_manager.set_layout(VIEW_LAYOUT_ID)

@@ -35,22 +35,22 @@ class SeedPlacer:
     Args:
         scene: the MRML scene.
         slice_views: trame-slicer slice views (their interactors and slice nodes are observed).
-        on_placed: called with the new centre (RAS mm) after a click placed the seed.
+        on_click: called with the clicked point (RAS mm) of a placing click and the clicked view;
+            it places the seed there (:meth:`move_to`) now or as part of its own work.
         on_changed: called after any change of the ROI (click, handles, sizes).
     """
 
-    def __init__(self, scene, slice_views, on_placed: Callable, on_changed: Callable):
+    def __init__(self, scene, slice_views, on_click: Callable, on_changed: Callable):
         self.scene = scene
         self.node = None
         self.placing = True
         self.initial_diameters_mm = (30.0, 30.0, 30.0)  # size of the first seed placed
-        self._on_placed = on_placed
+        self._on_click = on_click
         self._on_changed = on_changed
         self._slice_nodes = [view.get_view_node() for view in slice_views]
         for view in slice_views:
-            slice_node = view.get_view_node()
             view.interactor().AddObserver(
-                vtkCommand.LeftButtonPressEvent, lambda interactor, _event, n=slice_node: self._click(interactor, n)
+                vtkCommand.LeftButtonPressEvent, lambda interactor, _event, v=view: self._click(interactor, v)
             )
 
     @property
@@ -105,16 +105,18 @@ class SeedPlacer:
             self.node.AddObserver(vtkCommand.ModifiedEvent, lambda *_: self._on_changed())
         return self.node
 
-    def _click(self, interactor, slice_node) -> None:
+    def move_to(self, center_ras) -> None:
+        """Put the seed at ``center_ras`` (RAS mm), keeping its size (the initial size for the
+        first seed); every slice plane moves through it."""
+        self.place(center_ras, self.diameters_mm() or self.initial_diameters_mm)
+        for slice_node in self._slice_nodes:
+            slice_node.JumpSliceByOffsetting(*center_ras)
+
+    def _click(self, interactor, view) -> None:
         if not self.placing:
             return
         x, y = interactor.GetEventPosition()
-        center = xy_to_ras(slice_node, x, y)
-        self.place(center, self.diameters_mm() or self.initial_diameters_mm)
-        for other in self._slice_nodes:  # the other planes move through the seed
-            if other is not slice_node:
-                other.JumpSliceByOffsetting(*center)
-        self._on_placed(tuple(float(v) for v in center))
+        self._on_click(tuple(float(v) for v in xy_to_ras(view.get_view_node(), x, y)), view)
 
 
 class _one_modification:
