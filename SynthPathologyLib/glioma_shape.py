@@ -227,7 +227,7 @@ def _depth_mm(core: np.ndarray, grid: sitk.Image) -> np.ndarray:
         image, insideIsPositive=True, squaredDistance=False, useImageSpacing=True
     )
     depth = np.full(core.shape, -1.0, np.float32)
-    depth[box] = np.minimum(sitk.GetArrayViewFromImage(distance), np.where(core[box], np.inf, -1.0))
+    depth[box] = np.where(core[box], sitk.GetArrayViewFromImage(distance), -1.0)
     return depth
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def bounding_box(mask: np.ndarray, pad_voxels=0, shape: tuple[int, ...] | None = None) -> tuple[slice, ...]:
+def bounding_box(mask: np.ndarray, pad_voxels=0) -> tuple[slice, ...]:
     """Slices (z, y, x) of the smallest box holding the non-empty ``mask``'s non-zero voxels
     (bool or non-negative values), grown by ``pad_voxels`` (one value or one per axis) and clipped
-    to ``shape`` (default: the mask's)."""
-    shape = shape or mask.shape
+    to the mask."""
     pad = np.broadcast_to(np.asarray(pad_voxels, int), (3,))
     # Maxima along contiguous memory, then over the slab that holds the mask: 2 ms on a 1 mm brain
     # where np.any over the other axes takes 30 ms and np.nonzero far longer.
@@ -18,7 +17,7 @@ def bounding_box(mask: np.ndarray, pad_voxels=0, shape: tuple[int, ...] | None =
     present = (z, np.flatnonzero(plane.max(axis=1)), np.flatnonzero(plane.max(axis=0)))
     return tuple(
         slice(max(int(idx[0]) - p, 0), min(int(idx[-1]) + 1 + p, n))
-        for idx, p, n in zip(present, pad, shape)
+        for idx, p, n in zip(present, pad, mask.shape)
     )
 
 
