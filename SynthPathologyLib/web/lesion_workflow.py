@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 
 from trame_server.utils.asynchronous import create_task
+from vtkmodules.vtkCommonCore import vtkCommand
 
 from ..case import Case
 from ..errors import SynthPathologyError
@@ -29,6 +30,10 @@ from .uploads import DataFolder, UploadError, UploadLimits, check_upload, read_u
 
 PATHOLOGY = "glioma"
 DIAMETER_KEYS = ("diameter_rl", "diameter_ap", "diameter_si")
+# After the clicked view has rendered: time for its frame to be encoded, sent and drawn by the
+# browser before the other views render (measured 0.1-0.3 s on this 2-core machine).
+FRAME_TO_PAGE_S = 0.3
+RENDER_TIMEOUT_S = 2.0
 
 STATE_DEFAULTS = {
     "case_id": "",
@@ -54,6 +59,22 @@ STATE_DEFAULTS = {
     "last_duration_s": None,  # seconds the last generation took on the server
     "result_id": 0,  # counts results shown: page scripts wait on it
 }
+
+
+async def _render_and_wait(view) -> None:
+    """Let ``view`` render (it must be render-blocked) and wait until it has, then
+    :data:`FRAME_TO_PAGE_S` more."""
+    rendered = asyncio.Event()
+    window = view.render_window()
+    observer = window.AddObserver(vtkCommand.EndEvent, lambda *_: rendered.set())
+    try:
+        view.set_render_blocked(False)  # schedules its render
+        await asyncio.wait_for(rendered.wait(), RENDER_TIMEOUT_S)
+        await asyncio.sleep(FRAME_TO_PAGE_S)
+    except TimeoutError:
+        pass  # a view that does not render (hidden) must not hold the others
+    finally:
+        window.RemoveObserver(observer)
 
 
 class LesionWorkflow:
@@ -184,23 +205,28 @@ class LesionWorkflow:
             while self._generate_again:
                 self._generate_again = False
                 async with reported_task(self.server, "Generating the lesion…"):
-                    with self._renders_held():
+                    async with self._renders_held():
                         self._synthesize()
         finally:
             self._generating = False
 
-    @contextmanager
-    def _renders_held(self):
-        """No view renders until the body is done; then the view the user clicked renders first
-        (each render is 0.1-0.3 s: the others would otherwise delay the one being looked at)."""
+    @asynccontextmanager
+    async def _renders_held(self):
+        """No view renders until the body is done; then the view the user clicked renders, and
+        the others only once its frame has had time to reach the page: each render takes both
+        cores for 0.1-0.3 s (Mesa's CPU GL), which would keep the browser from drawing it."""
         views = [view for view in self.slicer_app.view_manager.get_views() if not view.is_render_blocked]
         for view in views:
             view.set_render_blocked(True)
         try:
             yield
         finally:
-            for view in sorted(views, key=lambda view: view is not self._first_view):
-                view.set_render_blocked(False)  # schedules its render
+            first = self._first_view if self._first_view in views else None
+            if first is not None:
+                await _render_and_wait(first)
+            for view in views:
+                if view is not first:
+                    view.set_render_blocked(False)  # schedules its render
 
     def _synthesize(self) -> None:
         case = self._require_case()

@@ -1,10 +1,12 @@
 """Click-to-overlay latency of the browser app: from a click in the axial view to the synthetic
 lesion on screen, in Debian's chromium against a real ``synthpathology app`` server.
 
-Each run clicks a new white-matter point of the default brain (generate-on-click is on), waits for
-the server's new result (``result_id``), then screenshots the clicked neighbourhood until it shows
-the lesion. The first click, which also prepares the case (brain mask, normalization, white-matter
-map), is reported apart. Prints JSON (seconds; medians over the runs):
+Each run clicks a new white-matter point of the default brain (generate-on-click is on) and
+screenshots the clicked neighbourhood from the click on until it shows the lesion
+(``click_to_overlay_s``); then it waits until the page's state says the work is done
+(``click_to_idle_s``: the other views have rendered too). The first click, which also prepares the
+case (brain mask, normalization, white-matter map), is reported apart. Prints JSON (seconds;
+medians over the runs):
 
     python Testing/benchmarks/bench_click_to_overlay.py [--resolution 1] [--runs 7] [--screenshot PNG]
 """
@@ -38,14 +40,14 @@ def click_to_overlay(page, axial, fraction) -> dict:
     previous = state(page, "result_id")
     started = time.perf_counter()
     axial.click(position={"x": xy[0], "y": xy[1]})
-    wait_until(page, f"s('result_id') > {previous} && !s('busy') || s('error')", timeout_s=300)
-    if state(page, "error"):
-        raise RuntimeError(f"the app refused the click: {state(page, 'error')}")
-    result_at = time.perf_counter() - started
     while np.abs(grey_pixels(page, axial, xy, HALF_PX) - before).mean() <= CHANGED:
+        if state(page, "error"):
+            raise RuntimeError(f"the app refused the click: {state(page, 'error')}")
         if time.perf_counter() - started > 60:
             raise RuntimeError("the lesion never showed around the click")
-    return {"click_to_overlay_s": time.perf_counter() - started, "click_to_result_state_s": result_at,
+    overlay_at = time.perf_counter() - started
+    wait_until(page, f"s('result_id') > {previous} && !s('busy')", timeout_s=300)
+    return {"click_to_overlay_s": overlay_at, "click_to_idle_s": time.perf_counter() - started,
             "server_generation_s": state(page, "last_duration_s")}
 
 
