@@ -19,7 +19,7 @@ from vtkmodules.vtkCommonCore import vtkCommand
 from ..case import Case
 from ..errors import SynthPathologyError
 from ..lesion_spec import Composition
-from ..mrml import SceneResult, load_synthesizer, remove_lesion_in_scene, show_overlay, synthesize_in_scene
+from ..mrml import SceneResult, case_preparation, load_synthesizer, remove_lesion_in_scene, show_overlay, synthesize_in_scene
 from ..pathology import contrast_title, get_pathology
 from ..phantom import default_brain_case
 from .case_nodes import CaseNodes, put_case_in_scene
@@ -106,6 +106,7 @@ class LesionWorkflow:
         self._uploads: list[dict] = []
         self._generating = False
         self._generate_again = False
+        self._preparing: asyncio.Future | None = None  # the shown case's preparation, in a worker thread
         self._clicked_at: tuple[float, float, float] | None = None  # seed the next generation places
         self._first_view = None  # the view that renders first after a generation
         self._result_seed = 0
@@ -138,6 +139,7 @@ class LesionWorkflow:
             case = self._initial_case or await asyncio.to_thread(default_brain_case, self._resolution_mm)
             self.show_case(case)
             await model
+            self._start_preparing()
 
     def show_case(self, case: Case) -> None:
         """Replace the case on screen (and its results) by ``case``."""
@@ -155,6 +157,22 @@ class LesionWorkflow:
         for slice_view in self.slicer_app.view_manager.get_slice_views():
             slice_view.set_visible_in_3d(True)
         self.slicer_app.display_manager.reset_views()
+
+    def _start_preparing(self) -> None:
+        """Prepare the shown case (mask, normalization, white-matter map: seconds for a 1 mm
+        brain) in a worker thread now, so that the first generation does not wait for it."""
+        if self.case is None:
+            return
+        work = case_preparation(load_synthesizer(self._model, PATHOLOGY, self._device), self.case.volume_nodes,
+                                self.case.brain_mask_node, PATHOLOGY)
+        self._preparing = asyncio.ensure_future(asyncio.to_thread(work))
+
+    async def _case_prepared(self) -> None:
+        """Wait for the preparation started by :meth:`_start_preparing`; its error, if any, is
+        raised once (a later generation prepares again)."""
+        preparing, self._preparing = self._preparing, None
+        if preparing is not None:
+            await preparing
 
     # Seed
 
@@ -205,6 +223,7 @@ class LesionWorkflow:
             while self._generate_again:
                 self._generate_again = False
                 async with reported_task(self.server, "Generating the lesion…"):
+                    await self._case_prepared()
                     async with self._renders_held():
                         self._synthesize()
         finally:
@@ -324,6 +343,7 @@ class LesionWorkflow:
             finally:
                 self.data.remove(folder)  # the images are in memory now
             self.show_case(case)
+            self._start_preparing()
 
     def download_case(self):
         """The shown result as a zipped BraTS case (an attachment for the page's download)."""

@@ -5,6 +5,7 @@ segmentation, overlay; reruns replace; results survive a scene bundle; lesion re
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from SynthPathologyLib.errors import CaseError, LesionPlacementError, SynthPatho
 from SynthPathologyLib.image_io import lps_to_ras, same_grid
 from SynthPathologyLib.lesion import core_centroid_lps
 from SynthPathologyLib.mrml import (
+    case_preparation,
     create_headless_scene,
     load_scene_bundle,
     load_synthesizer,
@@ -220,3 +222,18 @@ def test_the_prepared_brain_is_reused_until_its_voxels_change(app, healthy_case,
     volumes["t1"].GetImageData().Modified()  # new voxels: prepare again
     synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
     assert len(prepared) == 2
+
+
+def test_a_case_prepared_ahead_in_a_worker_thread_serves_the_first_synthesis(app, healthy_case, monkeypatch):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
+    synthesizer = load_synthesizer()
+    prepared = []
+    real_prepare = synthesizer.prepare
+    monkeypatch.setattr(synthesizer, "prepare", lambda *a, **k: prepared.append(1) or real_prepare(*a, **k))
+
+    with ThreadPoolExecutor(1) as worker:  # how the browser app prepares a case it has just shown
+        ahead = worker.submit(case_preparation(synthesizer, volumes)).result()
+    result = synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
+    assert len(prepared) == 1 and ahead.case.case_id == result.provenance["source_case"]
+    assert case_preparation(synthesizer, volumes)() is ahead  # prepared already: no work
