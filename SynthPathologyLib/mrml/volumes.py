@@ -117,11 +117,13 @@ def sitk_to_volume_node(scene, image: sitk.Image, name: str, node=None, *, label
     elif not is_scalar_volume_node(node):
         raise SynthPathologyError(f"cannot put an image in {node.GetClassName()} {_node_name(node)}")
     directions, spacing, origin = ras_geometry(image)
+    array = sitk.GetArrayViewFromImage(image)
     was_modifying = node.StartModify()  # one Modified event: views showing the node update once
     node.SetIJKToRASDirections(directions)
     node.SetSpacing(spacing.tolist())
     node.SetOrigin(origin.tolist())
-    node.SetAndObserveImageData(_vtk_image(sitk.GetArrayViewFromImage(image)))
+    if not _copy_into_image_data(node.GetImageData(), array):
+        node.SetAndObserveImageData(_vtk_image(array))
     node.EndModify(was_modifying)
     if node.GetDisplayNode() is None:
         node.CreateDefaultDisplayNodes()
@@ -164,6 +166,24 @@ def vtk_scalars(array: np.ndarray):
     # numpy_support maps int8 to VTK_CHAR, whose signedness is platform-defined.
     vtk_type = VTK_SIGNED_CHAR if array.dtype == np.int8 else None
     return numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True, array_type=vtk_type)
+
+
+def _copy_into_image_data(image_data: vtkImageData | None, array: np.ndarray) -> bool:
+    """Copy ``array`` (z, y, x) into ``image_data``'s voxels when their shape and type match
+    (True), else leave it (False). Reusing the buffer of a node updated at every click saves
+    allocating and first touching a new one (~0.1 s per 1 mm brain volume here)."""
+    if image_data is None or image_data.GetPointData().GetScalars() is None or image_data.GetExtent()[::2] != (0, 0, 0):
+        return False
+    scalars = image_data.GetPointData().GetScalars()
+    if image_data.GetDimensions() != array.shape[::-1] or scalars.GetNumberOfComponents() != 1:
+        return False
+    voxels = numpy_support.vtk_to_numpy(scalars)
+    if voxels.dtype != array.dtype:
+        return False
+    np.copyto(voxels.reshape(array.shape), array)
+    scalars.Modified()
+    image_data.Modified()
+    return True
 
 
 def _vtk_image(array: np.ndarray) -> vtkImageData:

@@ -175,6 +175,21 @@ def test_reusing_a_volume_node_replaces_its_image(app):
     assert_same_image_exactly(volume_node_to_sitk(node), replacement)
 
 
+def test_an_image_of_the_same_shape_is_written_into_the_nodes_voxels_and_views_are_told(app):
+    node = sitk_to_volume_node(app.scene, brain_image(size=8, dtype=np.float32), "result")
+    image_data = node.GetImageData()
+    events = []
+    node.AddObserver(slicer.vtkMRMLVolumeNode.ImageDataModifiedEvent, lambda *_: events.append(1))
+    replacement = brain_image(rotation(0, 0, 30), size=8, dtype=np.float32) * 2
+    sitk_to_volume_node(app.scene, replacement, "ignored", node)
+    assert node.GetImageData() is image_data  # the buffer is reused: no new allocation per update
+    assert events  # slice views re-slice the new voxels
+    assert_same_image_exactly(volume_node_to_sitk(node), replacement)
+    other_type = brain_image(size=8, dtype=np.int16)
+    sitk_to_volume_node(app.scene, other_type, "ignored", node)
+    assert_same_image_exactly(volume_node_to_sitk(node), other_type)
+
+
 # --- seeds ------------------------------------------------------------------------------------
 
 
