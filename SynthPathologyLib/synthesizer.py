@@ -64,7 +64,12 @@ class PreparedCase:
 
 @dataclass
 class SynthesisResult:
-    """A synthetic case on the input's grid, its lesion label, region and provenance."""
+    """A synthetic case on the input's grid, its lesion label, region and provenance.
+
+    ``timings_s`` holds the seconds of each step: ``lesion_s`` (lesion shape), ``region_s``
+    (synthesis region and blend weight), ``prepare_s`` (crop, resample, normalize), ``network_s``,
+    ``blend_s`` and ``assemble_s`` (the output images).
+    """
 
     case: Case
     label: sitk.Image
@@ -141,8 +146,7 @@ class Synthesizer:
             label, described = sitk.Cast(lesion, sitk.sitkUInt8), "label map"
         timings = {"lesion_s": time.perf_counter() - start}
         label_array = sitk.GetArrayViewFromImage(label)
-        region, weight = blended_region(label_array, prepared.brain, prepared.case.reference.GetSpacing(),
-                                        self.card.margin_mm)
+        region, weight = self._region(prepared, label_array, timings)
         repainted = self._inpaint(prepared, label_array, region, weight, seed, timings)
         return self._result(prepared, repainted, label, region, seed, "insert", described, timings)
 
@@ -153,12 +157,20 @@ class Synthesizer:
             raise CaseError(f"case {prepared.case.case_id}: no lesion label to remove")
         timings: dict[str, float] = {}
         lesion = sitk.GetArrayViewFromImage(prepared.case.label)
-        region, weight = blended_region(lesion, prepared.brain, prepared.case.reference.GetSpacing(),
-                                        self.card.margin_mm)
+        region, weight = self._region(prepared, lesion, timings)
         healthy = np.zeros(lesion.shape, np.uint8)
         repainted = self._inpaint(prepared, healthy, region, weight, random_seed, timings)
         label = copy_geometry(healthy, prepared.case.reference)
         return self._result(prepared, repainted, label, region, random_seed, "remove", "existing label", timings)
+
+    def _region(self, prepared: PreparedCase, lesion: np.ndarray, timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The synthesis region around ``lesion`` (z, y, x) and its blend weight
+        (:func:`blended_region`)."""
+        start = time.perf_counter()
+        region_and_weight = blended_region(lesion, prepared.brain, prepared.case.reference.GetSpacing(),
+                                           self.card.margin_mm)
+        timings["region_s"] = time.perf_counter() - start
+        return region_and_weight
 
     def _inpaint(self, prepared: PreparedCase, label: np.ndarray, region: np.ndarray, weight: np.ndarray,
                  seed: int, timings: dict[str, float]) -> tuple[tuple[slice, ...], list[np.ndarray]] | None:
@@ -216,15 +228,16 @@ class Synthesizer:
 
     def _result(self, prepared: PreparedCase, repainted: tuple[tuple[slice, ...], list[np.ndarray]] | None, label: sitk.Image,
                 region: np.ndarray, seed: int, operation: str, lesion, timings) -> SynthesisResult:
+        start = time.perf_counter()
         source = prepared.case
         images = dict(source.images)
         if repainted is not None:
             box, patches = repainted
-            start = [int(cut.start) for cut in reversed(box)]
+            corner = [int(cut.start) for cut in reversed(box)]
             for contrast, patch in zip(self.card.contrasts, patches):
                 # Paste copies the input once and writes the box: voxels outside it stay the input's.
                 images[contrast] = sitk.Paste(source.images[contrast], sitk.GetImageFromArray(patch),
-                                              patch.shape[::-1], [0, 0, 0], start)
+                                              patch.shape[::-1], [0, 0, 0], corner)
         case = Case(images, label=label, brain_mask=source.brain_mask, case_id=source.case_id,
                     pathology=self.card.pathology)
         provenance = {
@@ -239,6 +252,7 @@ class Synthesizer:
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         region_image = copy_geometry(region.astype(np.uint8), source.reference)
+        timings["assemble_s"] = time.perf_counter() - start
         return SynthesisResult(case, label, region_image, provenance, timings)
 
 
