@@ -2,8 +2,8 @@
 
 Prints one JSON object:
 - ``synthesis_s_median``: end-to-end ``Synthesizer.synthesize`` on a prepared 4-contrast 1 mm
-  brain with a 30 mm lesion (lesion shape, synthesis region, crop and normalize, network, blend, output images), median of
-  ``--runs`` runs after a warm-up; ``split_s_median`` breaks it down; ``prepare_case_s`` is the
+  brain with a 30 mm lesion (lesion shape, synthesis region, crop and normalize, network, blend,
+  output images), median of ``--runs`` runs after a warm-up; ``split_s_median`` breaks it down; ``prepare_case_s`` is the
   once-per-brain preparation (mask, normalization, white matter);
 - ``network_gflop`` (the trained generator's FLOPs over all windows of one synthesis),
   ``network_gflops_per_s`` achieved, the bf16 matmul ceiling (best of 3 large matmuls, measured just
