@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..allocator import keep_freed_memory
 from ..errors import SynthPathologyError
 
 
@@ -22,6 +23,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         raise SynthPathologyError(f"the app needs the web extra: pip install \"SynthPathologyLib[web]\" ({exc})") from None
     from .uploads import UploadLimits
 
+    keep_freed_memory()  # whole-volume buffers are reused from click to click
     options = AppOptions(host=args.host, port=args.port, data_dir=args.data, resolution_mm=float(args.resolution),
                          model=args.model, device=args.device, limits=UploadLimits(max_file_mb=args.max_upload_mb))
     if args.reading is not None:
