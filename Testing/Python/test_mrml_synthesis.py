@@ -205,13 +205,21 @@ def test_variants_are_saved_as_case_folders_and_cancel_keeps_the_finished_ones(a
     assert not np.array_equal(*labels)  # another seed, another lesion
 
 
-def test_the_prepared_brain_is_reused_until_its_voxels_change(app, healthy_case, monkeypatch):
+@pytest.fixture
+def counted_preparations(app, healthy_case, monkeypatch):
+    """Volume nodes of the healthy case, a seed in them, the default synthesizer and the list that
+    grows by one at each case preparation it runs."""
     volumes = load_case_into_scene(app.scene, healthy_case)
     seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
     synthesizer = load_synthesizer()
     prepared = []
     real_prepare = synthesizer.prepare
     monkeypatch.setattr(synthesizer, "prepare", lambda *a, **k: prepared.append(1) or real_prepare(*a, **k))
+    return volumes, seed, synthesizer, prepared
+
+
+def test_the_prepared_brain_is_reused_until_its_voxels_change(app, counted_preparations):
+    volumes, seed, synthesizer, prepared = counted_preparations
 
     synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
     volumes["flair"].SetName("renamed")  # what interactive use does between clicks: names, display
@@ -224,13 +232,8 @@ def test_the_prepared_brain_is_reused_until_its_voxels_change(app, healthy_case,
     assert len(prepared) == 2
 
 
-def test_a_case_prepared_ahead_in_a_worker_thread_serves_the_first_synthesis(app, healthy_case, monkeypatch):
-    volumes = load_case_into_scene(app.scene, healthy_case)
-    seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
-    synthesizer = load_synthesizer()
-    prepared = []
-    real_prepare = synthesizer.prepare
-    monkeypatch.setattr(synthesizer, "prepare", lambda *a, **k: prepared.append(1) or real_prepare(*a, **k))
+def test_a_case_prepared_ahead_in_a_worker_thread_serves_the_first_synthesis(app, counted_preparations):
+    volumes, seed, synthesizer, prepared = counted_preparations
 
     with ThreadPoolExecutor(1) as worker:  # how the browser app prepares a case it has just shown
         ahead = worker.submit(case_preparation(synthesizer, volumes)).result()
