@@ -48,10 +48,14 @@ def _phase_taps(stride: int, kernel: int, padding: int) -> tuple[int, list[list[
 
     Output voxel ``s*m + r`` takes input ``m + j`` through tap ``r + padding - s*j``.
     """
-    offsets = [j for r in range(stride) for j in range(-kernel, kernel + 1) if 0 <= r + padding - stride * j < kernel]
+
+    def tap(r: int, j: int) -> int:
+        t = r + padding - stride * j
+        return t if 0 <= t < kernel else -1
+
+    offsets = [j for r in range(stride) for j in range(-kernel, kernel + 1) if tap(r, j) >= 0]
     first, last = min(offsets), max(offsets)
-    taps = [[r + padding - stride * j if 0 <= r + padding - stride * j < kernel else -1
-             for j in range(first, last + 1)] for r in range(stride)]
+    taps = [[tap(r, j) for j in range(first, last + 1)] for r in range(stride)]
     return first, taps
 
 
@@ -72,19 +76,15 @@ def subpixel_from_transposed(layer: torch.nn.ConvTranspose3d) -> SubPixelConv3d:
     cin, cout = layer.in_channels, layer.out_channels
     source = layer.weight.detach()  # (Cin, Cout, k, k, k)
     weight = source.new_zeros(cout, s, s, s, cin, width, width, width)
-    for rz in range(s):
-        for ry in range(s):
-            for rx in range(s):
-                for jz, tz in enumerate(taps[rz]):
-                    for jy, ty in enumerate(taps[ry]):
-                        for jx, tx in enumerate(taps[rx]):
-                            if min(tz, ty, tx) >= 0:
-                                weight[:, rz, ry, rx, :, jz, jy, jx] = source[:, :, tz, ty, tx].T
+    for rz, ry, rx in itertools.product(range(s), repeat=3):
+        for (jz, tz), (jy, ty), (jx, tx) in itertools.product(enumerate(taps[rz]), enumerate(taps[ry]), enumerate(taps[rx])):
+            if min(tz, ty, tx) >= 0:
+                weight[:, rz, ry, rx, :, jz, jy, jx] = source[:, :, tz, ty, tx].T
     bias = None if layer.bias is None else layer.bias.detach().repeat_interleave(s**3)
     return SubPixelConv3d(weight.reshape(cout * s**3, cin, width, width, width), bias, s, (-first, first + width - 1))
 
 
-def with_subpixel_upsampling(model: torch.nn.Module, max_out_channels: int = math.inf) -> torch.nn.Module:
+def with_subpixel_upsampling(model: torch.nn.Module, max_out_channels: float = math.inf) -> torch.nn.Module:
     """Replace, in place, each transposed convolution of ``model`` with at most
     ``max_out_channels`` output channels by its sub-pixel form; returns ``model``."""
     for parent in list(model.modules()):

@@ -172,10 +172,9 @@ def _copy_into_image_data(image_data: vtkImageData | None, array: np.ndarray) ->
     """Copy ``array`` (z, y, x) into ``image_data``'s voxels when their shape and type match
     (True), else leave it (False). Reusing the buffer of a node updated at every click saves
     allocating and first touching a new one (~0.1 s per 1 mm brain volume here)."""
-    if image_data is None or image_data.GetPointData().GetScalars() is None or image_data.GetExtent()[::2] != (0, 0, 0):
-        return False
-    scalars = image_data.GetPointData().GetScalars()
-    if image_data.GetDimensions() != array.shape[::-1] or scalars.GetNumberOfComponents() != 1:
+    scalars = image_data.GetPointData().GetScalars() if image_data is not None else None
+    if scalars is None or scalars.GetNumberOfComponents() != 1 or image_data.GetExtent()[::2] != (0, 0, 0) \
+            or image_data.GetDimensions() != array.shape[::-1]:
         return False
     voxels = numpy_support.vtk_to_numpy(scalars)
     if voxels.dtype != array.dtype:
