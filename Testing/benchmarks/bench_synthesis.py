@@ -3,12 +3,13 @@
 Prints one JSON object:
 - ``synthesis_s_median``: end-to-end ``Synthesizer.synthesize`` on a prepared 4-contrast 1 mm
   brain with a 30 mm lesion (lesion shape, synthesis region, crop and normalize, network, blend,
-  output images), median of ``--runs`` runs after a warm-up; ``split_s_median`` breaks it down; ``prepare_case_s`` is the
-  once-per-brain preparation (mask, normalization, white matter);
+  output images), median of ``--runs`` runs after a warm-up; ``split_s_median`` breaks it down;
+  ``prepare_case_s`` is the once-per-brain preparation (mask, normalization, white matter);
 - ``network_gflop`` (the trained generator's FLOPs over all windows of one synthesis),
-  ``network_gflops_per_s`` achieved, the bf16 matmul ceiling (best of 3 large matmuls, measured just
-  before each synthesis run) and ``network_fraction_of_ceiling``, the median of the per-run ratios; ``network_gflop_executed`` adds the zero taps that the
-  generator's sub-pixel inference form multiplies;
+  ``network_gflops_per_s`` achieved, the bf16 matmul ceiling (best of 3 large matmuls, measured
+  just before each synthesis run) and ``network_fraction_of_ceiling``, the median of the per-run
+  ratios; ``network_gflop_executed`` adds the zero taps that the generator's sub-pixel inference
+  form multiplies;
 - ``train_step_s_median``: one discriminator + generator update at the default patch and batch.
 
     python Testing/benchmarks/bench_synthesis.py [--model DIR] [--device auto|cpu|cuda] [--runs 7]
@@ -118,6 +119,7 @@ def main() -> None:
         splits.append(result.timings_s)
     split = {key: statistics.median(s[key] for s in splits) for key in splits[0]}
     achieved = [gflop / s["network_s"] for s in splits]
+    fractions = [a / c for a, c in zip(achieved, ceilings)]
     print(json.dumps({
         "device": str(synthesizer.device),
         "threads": torch.get_num_threads(),
@@ -131,8 +133,8 @@ def main() -> None:
         "network_gflop_executed": round(executed_gflop, 2),
         "network_gflops_per_s": round(statistics.median(achieved), 1),
         "bf16_matmul_ceiling_gflops_per_s": round(statistics.median(ceilings), 1),
-        "network_fraction_of_ceiling": round(statistics.median(a / c for a, c in zip(achieved, ceilings)), 3),
-        "network_fraction_of_ceiling_runs": [round(a / c, 3) for a, c in zip(achieved, ceilings)],
+        "network_fraction_of_ceiling": round(statistics.median(fractions), 3),
+        "network_fraction_of_ceiling_runs": [round(f, 3) for f in fractions],
         "train_step_s_median": round(train_step_seconds(synthesizer.device, 3), 3),
     }, indent=2))
 
