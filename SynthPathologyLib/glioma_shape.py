@@ -17,7 +17,10 @@ the same lesion on any grid, up to voxelization:
   ``edema_extent_mm``. Speed is 1 mm per unit time in white matter and ``GREY_MATTER_SPEED`` where
   the white-matter probability is 0 (uniform 1 without a map), times a smooth random factor in
   [1 - ``EDEMA_SPEED_NOISE``, 1], and 0 outside the brain. So edema reaches at most
-  ``edema_extent_mm`` along white matter and about a third of it across grey matter.
+  ``edema_extent_mm`` along white matter and about a third of it across grey matter. The front is
+  marched on blocks about ``EDEMA_LATTICE_MM`` wide and its arrival times interpolated back to
+  the voxels: on a 1 mm grid this takes half the time of marching every voxel and agrees with it
+  to a Dice of ~0.96 at the default extent.
 
 Every random choice draws from ``np.random.default_rng(spec.random_seed)``.
 """
@@ -52,6 +55,9 @@ GREY_MATTER_SPEED = 0.3
 EDEMA_SPEED_NOISE = 0.4
 EDEMA_TERMS = 6
 EDEMA_WAVELENGTHS_MM = (10.0, 30.0)
+# Edema fronts are marched on blocks about this wide (mm): the front is smooth at this scale, and
+# marching every voxel of a 1 mm grid took most of a lesion's time.
+EDEMA_LATTICE_MM = 2.0
 
 Field = Callable[[np.ndarray], np.ndarray]
 
@@ -269,26 +275,65 @@ def _edema(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Edema around ``core``: brain voxels outside the core reached within ``edema_extent_mm``
-    by a front leaving the core's surface (see the module docstring), bool (z, y, x)."""
+    by a front leaving the core's surface (see the module docstring), bool (z, y, x).
+
+    The front is marched on a lattice of blocks about ``EDEMA_LATTICE_MM`` wide (one voxel per
+    block on grids that coarse): a block's speed is the mean over its voxels, the front starts from
+    every block that holds a core surface voxel and does not enter blocks holding core voxels.
+    Arrival times are interpolated back to the voxels (linearly).
+    """
     extent = spec.composition.edema_extent_mm
     if extent == 0 or not core.any():
         return np.zeros_like(core)
+    factors = tuple(max(1, int(round(EDEMA_LATTICE_MM / s))) for s in grid.GetSpacing()[::-1])
+    lattice = _block_grid(grid, factors)
     tissue = (
         1.0
         if white_matter is None
-        else GREY_MATTER_SPEED + (1.0 - GREY_MATTER_SPEED) * np.clip(white_matter, 0, 1)
+        else GREY_MATTER_SPEED + (1.0 - GREY_MATTER_SPEED) * np.clip(_block_mean(white_matter, factors), 0, 1)
     )
     wavelengths = np.asarray(EDEMA_WAVELENGTHS_MM)
     frequencies = tuple(2.0 * np.pi / wavelengths[::-1])
-    mm = _frame_coordinates(grid, np.asarray(spec.center_lps), np.eye(3), 1.0)
+    mm = _frame_coordinates(lattice, np.asarray(spec.center_lps), np.eye(3), 1.0)
     slowing = 1.0 - EDEMA_SPEED_NOISE * 0.5 * (1.0 + _random_cosines(rng, EDEMA_TERMS, frequencies)(mm))
     # Zero speed in the core: the front starts on its surface and need not sweep its inside.
-    speed = sitk.GetImageFromArray((tissue * slowing * (brain & ~core)).astype(np.float32))
-    speed.CopyInformation(grid)
+    outside_core = _block_mean(core, factors) == 0
+    speed = sitk.GetImageFromArray((tissue * slowing * _block_mean(brain, factors) * outside_core).astype(np.float32))
+    speed.CopyInformation(lattice)
 
-    surface = np.argwhere(core & (depth == 0))[:, ::-1]  # (x, y, z) indices for ITK
+    surface = np.argwhere(_block_mean(core & (depth == 0), factors) > 0)[:, ::-1]  # (x, y, z) for ITK
     marching = sitk.FastMarchingImageFilter()
     marching.SetTrialPoints(surface.tolist())
     marching.SetStoppingValue(extent)  # every voxel reached within the extent is final
-    arrival = sitk.GetArrayFromImage(marching.Execute(speed))
-    return (arrival <= extent) & brain & ~core
+    arrival = sitk.Resample(marching.Execute(speed), grid, sitk.Transform(), sitk.sitkLinear,
+                            float(np.finfo(np.float32).max), sitk.sitkFloat32, True)
+    return (sitk.GetArrayViewFromImage(arrival) <= extent) & brain & ~core
+
+
+def _block_mean(array: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
+    """Mean of ``array`` (z, y, x) over blocks of ``factors`` voxels, float32; the last blocks
+    along an axis count the voxels past the array's end as 0."""
+    padded = np.pad(array.astype(np.float32), [(0, -n % f) for n, f in zip(array.shape, factors)])
+    for axis, f in enumerate(factors):
+        # Sums of strided slices: several times faster than a mean over a 6-axis reshape.
+        cut = [slice(None)] * 3
+        parts = []
+        for offset in range(f):
+            cut[axis] = slice(offset, None, f)
+            parts.append(padded[tuple(cut)])
+        padded = sum(parts[1:], parts[0])
+    return padded / np.float32(np.prod(factors))
+
+
+def _block_grid(grid: sitk.Image, factors: tuple[int, int, int]) -> sitk.Image:
+    """The lattice of block centres of ``grid`` for blocks of ``factors`` (z, y, x) voxels: the
+    geometry :func:`_block_mean` results lie on (pixels unset)."""
+    factors_xyz = np.asarray(factors[::-1])
+    spacing = np.asarray(grid.GetSpacing())
+    direction = np.reshape(grid.GetDirection(), (3, 3))
+    size = -(-np.asarray(grid.GetSize()) // factors_xyz)
+    lattice = sitk.Image([int(n) for n in size], sitk.sitkUInt8)
+    lattice.SetSpacing(tuple(float(v) for v in spacing * factors_xyz))
+    lattice.SetDirection(grid.GetDirection())
+    lattice.SetOrigin(tuple(float(v) for v in np.asarray(grid.GetOrigin()) + direction @ (spacing * (factors_xyz - 1) / 2)))
+    return lattice

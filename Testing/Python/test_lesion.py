@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from SynthPathologyLib import glioma_shape
 from SynthPathologyLib.errors import GridMismatchError, LesionPlacementError
 from SynthPathologyLib.image_io import read_image, write_image
 from SynthPathologyLib.lesion import core_centroid_lps, generate_lesion, place_label_map
@@ -157,6 +158,22 @@ def test_edema_spreads_further_along_white_matter_than_across_grey_matter():
     reach_across = np.abs(lps[..., 1][across]).max() - core_radius
     assert reach_along <= extent + 1.5
     assert reach_along > 2 * reach_across > 0
+
+
+def test_edema_marched_on_blocks_matches_marching_every_voxel(monkeypatch):
+    # A 1 mm grid is marched on 2 mm blocks; a 1 mm lattice marches every voxel.
+    reference = make_grid((90, 90, 80), 1.0)
+    mask, wm = ellipsoid_brain(reference)
+    spec = LesionSpec((20.0, 10.0, 0.0), (30.0, 24.0, 27.0), random_seed=3)
+    blocks = array(generate_lesion(spec, reference, mask, wm))
+    monkeypatch.setattr(glioma_shape, "EDEMA_LATTICE_MM", 1.0)
+    voxels = array(generate_lesion(spec, reference, mask, wm))
+
+    assert np.array_equal(np.isin(blocks, (NCR, ET)), np.isin(voxels, (NCR, ET)))  # same core
+    edema_blocks, edema_voxels = blocks == ED, voxels == ED
+    dice = 2 * np.count_nonzero(edema_blocks & edema_voxels) / (edema_blocks.sum() + edema_voxels.sum())
+    assert dice > 0.92
+    assert edema_blocks.sum() == pytest.approx(edema_voxels.sum(), rel=0.08)
 
 
 def test_lesion_is_clipped_to_the_brain(brain):
