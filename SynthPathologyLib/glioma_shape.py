@@ -305,9 +305,10 @@ def _edema(
     marching = sitk.FastMarchingImageFilter()
     marching.SetTrialPoints(surface.tolist())
     marching.SetStoppingValue(extent)  # every voxel reached within the extent is final
-    arrival = sitk.Resample(marching.Execute(speed), grid, sitk.Transform(), sitk.sitkLinear,
-                            float(np.finfo(np.float32).max), sitk.sitkFloat32, True)
-    return (sitk.GetArrayViewFromImage(arrival) <= extent) & brain & ~core
+    # Unreached blocks keep a huge time (voxels next to them stay beyond the extent, as marching
+    # every voxel has it); capped so that interpolating stays finite.
+    arrival = np.minimum(sitk.GetArrayViewFromImage(marching.Execute(speed)), np.float32(1e30))
+    return (_block_interpolate(arrival, factors, core.shape) <= extent) & brain & ~core
 
 
 def _block_mean(array: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
@@ -323,6 +324,25 @@ def _block_mean(array: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
             parts.append(padded[tuple(cut)])
         padded = sum(parts[1:], parts[0])
     return padded / np.float32(np.prod(factors))
+
+
+def _block_interpolate(values: np.ndarray, factors: tuple[int, int, int], shape: tuple[int, int, int]) -> np.ndarray:
+    """Values at block centres (the :func:`_block_mean` lattice) linearly interpolated to the
+    voxels of an array of ``shape`` (z, y, x); beyond the outermost centres, the nearest value."""
+    for axis, f in enumerate(factors):
+        if f == 1:
+            continue
+        n = values.shape[axis]
+        lower = np.moveaxis(values, axis, 0)
+        upper = np.concatenate([lower[1:], lower[-1:]])  # the next centre (the last one repeats)
+        below = np.concatenate([lower[:1], lower[:-1]])
+        parts = []
+        for offset in range(f):
+            t = (offset - (f - 1) / 2) / f  # voxel centre from its block's centre, in blocks
+            neighbour = upper if t > 0 else below
+            parts.append((1 - abs(t)) * lower + abs(t) * neighbour)
+        values = np.moveaxis(np.stack(parts, axis=1).reshape(n * f, *lower.shape[1:]), 0, axis)
+    return values[: shape[0], : shape[1], : shape[2]]
 
 
 def _block_grid(grid: sitk.Image, factors: tuple[int, int, int]) -> sitk.Image:

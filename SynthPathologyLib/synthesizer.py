@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .pathology import get_pathology
 from .resources import resource_path
 from .subpixel import with_subpixel_upsampling
 from .synthesis_region import blended_region, context_box
+from .voxel_box import bounding_box, box_within, on_box
 from .tissue import estimate_tissue_maps
 
 DEFAULT_MODELS_DIR = resource_path("Models")
@@ -64,18 +66,52 @@ class PreparedCase:
 
 @dataclass
 class SynthesisResult:
-    """A synthetic case on the input's grid, its lesion label, region and provenance.
+    """A synthesis: its input, the voxels it changed, the lesion label and provenance.
 
-    ``timings_s`` holds the seconds of each step: ``lesion_s`` (lesion shape), ``region_s``
-    (synthesis region and blend weight), ``prepare_s`` (crop, resample, normalize), ``network_s``,
-    ``blend_s`` and ``assemble_s`` (the output images).
+    Only the repainted box is held; :attr:`case` and :attr:`region` build whole images on first
+    use (the browser app writes just the box into its volume nodes instead).
+
+    Attributes:
+        source: the input case.
+        label: lesion label map on the input's grid (uint8, the pathology's values).
+        box: (z, y, x) slices of the input's grid holding every changed voxel (empty when none).
+        patches: contrast -> the box's voxels after synthesis (the input's dtype); empty when
+            nothing changed.
+        region_in_box: the synthesis region on ``box`` (bool); it is empty outside the box.
+        pathology: the pathology of ``label``.
+        provenance: what made the result (see :meth:`Synthesizer.synthesize`).
+        timings_s: seconds of each step: ``lesion_s`` (lesion shape), ``region_s`` (synthesis region
+            and blend weight), ``prepare_s`` (crop, resample, normalize), ``network_s``,
+            ``blend_s``.
     """
 
-    case: Case
+    source: Case
     label: sitk.Image
-    region: sitk.Image
+    box: tuple[slice, ...]
+    patches: dict[str, np.ndarray]
+    region_in_box: np.ndarray
+    pathology: str
     provenance: dict = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def case(self) -> Case:
+        """The synthetic case: the input's images with the box repainted, and the lesion label."""
+        images = dict(self.source.images)
+        corner = [int(cut.start) for cut in reversed(self.box)]
+        for contrast, patch in self.patches.items():
+            # Paste copies the input once and writes the box: voxels outside it stay the input's.
+            images[contrast] = sitk.Paste(images[contrast], sitk.GetImageFromArray(patch), patch.shape[::-1],
+                                          [0, 0, 0], corner)
+        return Case(images, label=self.label, brain_mask=self.source.brain_mask, case_id=self.source.case_id,
+                    pathology=self.pathology)
+
+    @cached_property
+    def region(self) -> sitk.Image:
+        """The synthesis region on the input's grid (uint8, 1 inside)."""
+        region = np.zeros(sitk.GetArrayViewFromImage(self.label).shape, np.uint8)
+        region[self.box] = self.region_in_box
+        return copy_geometry(region, self.source.reference)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -146,9 +182,9 @@ class Synthesizer:
             label, described = sitk.Cast(lesion, sitk.sitkUInt8), "label map"
         timings = {"lesion_s": time.perf_counter() - start}
         label_array = sitk.GetArrayViewFromImage(label)
-        region, weight = self._region(prepared, label_array, timings)
-        repainted = self._inpaint(prepared, label_array, region, weight, seed, timings)
-        return self._result(prepared, repainted, label, region, seed, "insert", described, timings)
+        region = self._region(prepared, label_array, timings)
+        repainted = self._inpaint(prepared, label_array, region, seed, timings)
+        return self._result(prepared, repainted, label, seed, "insert", described, timings)
 
     def remove_lesion(self, case: Case | PreparedCase, random_seed: int = 0) -> SynthesisResult:
         """Pseudo-healthy version of a case: its lesion region inpainted with healthy tissue."""
@@ -157,14 +193,15 @@ class Synthesizer:
             raise CaseError(f"case {prepared.case.case_id}: no lesion label to remove")
         timings: dict[str, float] = {}
         lesion = sitk.GetArrayViewFromImage(prepared.case.label)
-        region, weight = self._region(prepared, lesion, timings)
+        region = self._region(prepared, lesion, timings)
         healthy = np.zeros(lesion.shape, np.uint8)
-        repainted = self._inpaint(prepared, healthy, region, weight, random_seed, timings)
+        repainted = self._inpaint(prepared, healthy, region, random_seed, timings)
         label = copy_geometry(healthy, prepared.case.reference)
-        return self._result(prepared, repainted, label, region, random_seed, "remove", "existing label", timings)
+        return self._result(prepared, repainted, label, random_seed, "remove", "existing label", timings)
 
-    def _region(self, prepared: PreparedCase, lesion: np.ndarray, timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """The synthesis region around ``lesion`` (z, y, x) and its blend weight
+    def _region(self, prepared: PreparedCase, lesion: np.ndarray,
+                timings: dict[str, float]) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
+        """The synthesis region around ``lesion`` (z, y, x) and its blend weight, on a box
         (:func:`blended_region`)."""
         start = time.perf_counter()
         region_and_weight = blended_region(lesion, prepared.brain, prepared.case.reference.GetSpacing(),
@@ -172,20 +209,26 @@ class Synthesizer:
         timings["region_s"] = time.perf_counter() - start
         return region_and_weight
 
-    def _inpaint(self, prepared: PreparedCase, label: np.ndarray, region: np.ndarray, weight: np.ndarray,
-                 seed: int, timings: dict[str, float]) -> tuple[tuple[slice, ...], list[np.ndarray]] | None:
-        """The repainted crop: its box (z, y, x slices of the case) and one array per contrast
-        (the input's dtype) holding the input with ``region`` repainted: the generator's output
-        conditioned on ``label``, mixed with the input by ``weight`` (:func:`blended_region`).
-        None when the region is empty."""
-        if not region.any():
+    def _inpaint(self, prepared: PreparedCase, label: np.ndarray,
+                 region: tuple[tuple[slice, ...], np.ndarray, np.ndarray], seed: int,
+                 timings: dict[str, float]) -> tuple[tuple[slice, ...], np.ndarray, list[np.ndarray]] | None:
+        """The repainted crop: its box (z, y, x slices of the case), the synthesis region on it and
+        one array per contrast (the input's dtype) holding the input with the region repainted: the
+        generator's output conditioned on ``label``, mixed with the input by the region's weight
+        (``region`` is :func:`blended_region`'s box, region and weight). None when the region is
+        empty."""
+        region_box, region_voxels, weight_voxels = region
+        if not region_voxels.any():
             return None
         start = time.perf_counter()
-        box = context_box(region, self._patch_in_voxels(prepared.case.reference))
-        grid = _CropGrid(prepared.case.reference, box, self.card.spacing_mm)
+        reference = prepared.case.reference
+        box = context_box(box_within(bounding_box(region_voxels), region_box), self._patch_in_voxels(reference),
+                          label.shape)
+        inside = on_box(region_voxels, region_box, box)
+        grid = _CropGrid(reference, box, self.card.spacing_mm)
         normalized = np.stack([grid.to_model(a[box].astype(np.float32) / s)
                                for a, s in zip(prepared.arrays, prepared.scales)])
-        crop_region = grid.to_model(region[box].astype(np.uint8), is_label=True) > 0
+        crop_region = grid.to_model(inside.astype(np.uint8), is_label=True) > 0
         crop_label = grid.to_model(label[box], is_label=True)
         noise = np.random.default_rng(seed).standard_normal(crop_region.shape, dtype=np.float32)
         condition = build_condition(normalized, crop_label, crop_region, self.pathology.label_values, noise)
@@ -196,8 +239,7 @@ class Synthesizer:
         timings["network_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        inside = region[box]
-        mix = weight[box][inside].astype(np.float64)
+        mix = on_box(weight_voxels, region_box, box)[inside].astype(np.float64)
         patches = []
         for c, (array, scale) in enumerate(zip(prepared.arrays, prepared.scales)):
             patch = np.array(array[box])
@@ -205,7 +247,7 @@ class Synthesizer:
             patch[inside] = cast_like(mix * painted + (1.0 - mix) * patch[inside], patch.dtype)
             patches.append(patch)
         timings["blend_s"] = time.perf_counter() - start
-        return box, patches
+        return box, inside, patches
 
     def _patch_in_voxels(self, reference: sitk.Image) -> tuple[int, int, int]:
         """The model's patch (z, y, x) measured in ``reference``'s voxels: the crop that becomes
@@ -226,20 +268,10 @@ class Synthesizer:
                                                   predictor=self.inference_generator, overlap=0.25, mode="gaussian")
         return output[0].float().cpu().numpy()
 
-    def _result(self, prepared: PreparedCase, repainted: tuple[tuple[slice, ...], list[np.ndarray]] | None, label: sitk.Image,
-                region: np.ndarray, seed: int, operation: str, lesion, timings) -> SynthesisResult:
-        start = time.perf_counter()
+    def _result(self, prepared: PreparedCase, repainted: tuple[tuple[slice, ...], np.ndarray, list[np.ndarray]] | None,
+                label: sitk.Image, seed: int, operation: str, lesion, timings) -> SynthesisResult:
         source = prepared.case
-        images = dict(source.images)
-        if repainted is not None:
-            box, patches = repainted
-            corner = [int(cut.start) for cut in reversed(box)]
-            for contrast, patch in zip(self.card.contrasts, patches):
-                # Paste copies the input once and writes the box: voxels outside it stay the input's.
-                images[contrast] = sitk.Paste(source.images[contrast], sitk.GetImageFromArray(patch),
-                                              patch.shape[::-1], [0, 0, 0], corner)
-        case = Case(images, label=label, brain_mask=source.brain_mask, case_id=source.case_id,
-                    pathology=self.card.pathology)
+        box, inside, patches = repainted or ((slice(0, 0),) * 3, np.zeros((0, 0, 0), bool), [])
         provenance = {
             "operation": operation,
             "lesion": lesion,
@@ -251,9 +283,8 @@ class Synthesizer:
             "library_version": __version__,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        region_image = copy_geometry(region.astype(np.uint8), source.reference)
-        timings["assemble_s"] = time.perf_counter() - start
-        return SynthesisResult(case, label, region_image, provenance, timings)
+        return SynthesisResult(source, label, box, dict(zip(self.card.contrasts, patches)), inside,
+                               self.card.pathology, provenance, timings)
 
 
 class _CropGrid:

@@ -30,3 +30,19 @@ def centered_box(center_zyx: np.ndarray, size_zyx: tuple[int, int, int], shape: 
         start = min(max(start, 0), max(n - size, 0))
         slices.append(slice(start, min(start + size, n)))
     return tuple(slices)
+
+
+def box_within(inner: tuple[slice, ...], outer: tuple[slice, ...]) -> tuple[slice, ...]:
+    """``inner`` (slices of an array cut by ``outer``) as slices of the array ``outer`` cuts."""
+    return tuple(slice(o.start + i.start, o.start + i.stop) for i, o in zip(inner, outer))
+
+
+def on_box(array: np.ndarray, box: tuple[slice, ...], target: tuple[slice, ...]) -> np.ndarray:
+    """``array`` (the voxels of ``box``) on the box ``target`` of the same grid: a new array,
+    0 where ``box`` does not reach."""
+    result = np.zeros(tuple(t.stop - t.start for t in target), array.dtype)
+    overlap = tuple(slice(max(b.start, t.start), min(b.stop, t.stop)) for b, t in zip(box, target))
+    if all(o.stop > o.start for o in overlap):
+        result[tuple(slice(o.start - t.start, o.stop - t.start) for o, t in zip(overlap, target))] = \
+            array[tuple(slice(o.start - b.start, o.stop - b.start) for o, b in zip(overlap, box))]
+    return result

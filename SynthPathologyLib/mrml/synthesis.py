@@ -188,8 +188,9 @@ def _show_volumes(scene, volume_nodes: Mapping[str, object], result: SynthesisRe
     """Write the synthetic contrasts into their role nodes and overlay one of them."""
     output = {
         contrast: sitk_to_role_volume_node(
-            scene, result.case.images[contrast], synthetic_role(contrast), f"{node.GetName()} (synthetic)",
-            display_like=node,
+            scene, result.source.images[contrast], synthetic_role(contrast), f"{node.GetName()} (synthetic)",
+            display_like=node, box=result.box if contrast in result.patches else None,
+            patch=result.patches.get(contrast),
         )
         for contrast, node in volume_nodes.items()
     }

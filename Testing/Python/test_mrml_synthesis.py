@@ -131,6 +131,21 @@ def test_rerun_replaces_the_results_and_another_seed_gives_another_variant(app, 
     assert not np.array_equal(voxels(volume_node_to_sitk(second.volume_nodes["flair"])), first_flair)
 
 
+def test_a_rerun_elsewhere_restores_the_first_lesions_voxels(app, healthy_case):
+    volumes = load_case_into_scene(app.scene, healthy_case)
+    seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
+    first = synthesize_in_scene(app.scene, volumes, seed)
+    seed.SetCenter(*(seed_ras(healthy_case) + [0.0, 0.0, -24.0]))
+    second = synthesize_in_scene(app.scene, volumes, seed)
+
+    first_lesion = voxels(first.label) > 0
+    assert not (first_lesion & (voxels(second.label) > 0)).any()
+    for contrast, node in second.volume_nodes.items():
+        shown = voxels(volume_node_to_sitk(node))
+        assert np.array_equal(shown[first_lesion], voxels(healthy_case.images[contrast])[first_lesion])
+        assert not np.array_equal(shown, voxels(healthy_case.images[contrast]))
+
+
 def test_results_survive_a_scene_bundle(app, healthy_case, tmp_path):
     volumes = load_case_into_scene(app.scene, healthy_case)
     result = synthesize_in_scene(app.scene, volumes, add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0)))

@@ -9,7 +9,7 @@ import SimpleITK as sitk
 from SynthPathologyLib.case import Case
 from SynthPathologyLib.errors import CaseError
 from SynthPathologyLib.pathology import unknown_label_values
-from SynthPathologyLib.voxel_box import bounding_box
+from SynthPathologyLib.voxel_box import bounding_box, box_within, on_box
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -22,6 +22,19 @@ def test_bounding_box_is_the_tightest_box_of_the_nonzero_voxels(seed):
     assert box == tuple(slice(int(p.min()), int(p.max()) + 1) for p in points.T)
     grown = bounding_box(mask.astype(bool), pad_voxels=(2, 40, 0))
     assert grown == (slice(max(box[0].start - 2, 0), min(box[0].stop + 2, 23)), slice(0, 31), box[2])
+
+
+def test_a_box_array_moves_onto_another_box_of_the_same_grid():
+    grid = np.arange(6 * 7 * 8).reshape(6, 7, 8)
+    box = (slice(1, 4), slice(2, 7), slice(0, 5))
+    target = (slice(2, 6), slice(0, 4), slice(3, 8))
+    moved = on_box(grid[box], box, target)
+    reached = np.zeros(grid.shape, bool)
+    reached[box] = True
+    assert np.array_equal(moved, np.where(reached[target], grid[target], 0))
+    assert not on_box(grid[box], box, (slice(4, 6), slice(0, 2), slice(0, 8))).any()  # no overlap
+    inner = (slice(0, 2), slice(1, 3), slice(2, 5))
+    assert np.array_equal(grid[box][inner], grid[box_within(inner, box)])
 
 
 def test_unknown_label_values_are_listed_whatever_the_range():
