@@ -8,7 +8,6 @@ order of the SimpleITK image they come from; margins are in mm.
 from __future__ import annotations
 
 import numpy as np
-import SimpleITK as sitk
 
 from .voxel_box import bounding_box, centered_box
 
