@@ -347,7 +347,7 @@ def _block_interpolate(values: np.ndarray, factors: tuple[int, int, int], shape:
 
 def _block_grid(grid: sitk.Image, factors: tuple[int, int, int]) -> sitk.Image:
     """The lattice of block centres of ``grid`` for blocks of ``factors`` (z, y, x) voxels: the
-    geometry :func:`_block_mean` results lie on (pixels unset)."""
+    geometry :func:`_block_mean` results lie on (only its geometry is used)."""
     factors_xyz = np.asarray(factors[::-1])
     spacing = np.asarray(grid.GetSpacing())
     direction = np.reshape(grid.GetDirection(), (3, 3))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .voxel_box import bounding_box, centered_box
+from .voxel_box import EMPTY_BOX, bounding_box, centered_box
 
 
 # Context the generator needs around the region inside one patch (voxels, in total per axis).
@@ -43,7 +43,7 @@ def blended_region(label: np.ndarray, brain: np.ndarray, spacing_xyz: tuple[floa
         label) and the region (bool) and weight on it; the region is empty outside the box.
     """
     if not label.any():
-        return (slice(0, 0),) * 3, np.zeros((0, 0, 0), bool), np.zeros((0, 0, 0), np.float32)
+        return EMPTY_BOX, np.zeros((0, 0, 0), bool), np.zeros((0, 0, 0), np.float32)
     box = bounding_box(label, pad_voxels=np.ceil(margin_mm / np.asarray(spacing_xyz)[::-1]).astype(int) + 1)
     distance = distance_mm(label[box] > 0, spacing_xyz, margin_mm)
     region = (distance <= margin_mm) & (brain[box] > 0)

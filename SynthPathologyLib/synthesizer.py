@@ -34,7 +34,7 @@ from .pathology import get_pathology
 from .resources import resource_path
 from .subpixel import with_subpixel_upsampling
 from .synthesis_region import blended_region, context_box
-from .voxel_box import bounding_box, box_within, on_box
+from .voxel_box import EMPTY_BOX, bounding_box, box_within, on_box
 from .tissue import estimate_tissue_maps
 
 DEFAULT_MODELS_DIR = resource_path("Models")
@@ -109,7 +109,7 @@ class SynthesisResult:
     @cached_property
     def region(self) -> sitk.Image:
         """The synthesis region on the input's grid (uint8, 1 inside)."""
-        region = np.zeros(sitk.GetArrayViewFromImage(self.label).shape, np.uint8)
+        region = np.zeros(self.source.reference.GetSize()[::-1], np.uint8)
         region[self.box] = self.region_in_box
         return copy_geometry(region, self.source.reference)
 
@@ -271,7 +271,7 @@ class Synthesizer:
     def _result(self, prepared: PreparedCase, repainted: tuple[tuple[slice, ...], np.ndarray, list[np.ndarray]] | None,
                 label: sitk.Image, seed: int, operation: str, lesion, timings) -> SynthesisResult:
         source = prepared.case
-        box, inside, patches = repainted or ((slice(0, 0),) * 3, np.zeros((0, 0, 0), bool), [])
+        box, inside, patches = repainted or (EMPTY_BOX, np.zeros((0, 0, 0), bool), [])
         provenance = {
             "operation": operation,
             "lesion": lesion,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+EMPTY_BOX = (slice(0, 0),) * 3  # the box of nothing (z, y, x)
+
 
 def bounding_box(mask: np.ndarray, pad_voxels=0) -> tuple[slice, ...]:
     """Slices (z, y, x) of the smallest box holding the non-empty ``mask``'s non-zero voxels

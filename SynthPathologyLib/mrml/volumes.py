@@ -129,8 +129,10 @@ def sitk_to_volume_node(scene, image: sitk.Image, name: str, node=None, *, label
     if not _copy_into_image_data(node.GetImageData(), array):
         node.SetAndObserveImageData(_vtk_image(array))
     if box is not None:
-        voxels = numpy_support.vtk_to_numpy(node.GetImageData().GetPointData().GetScalars())
-        voxels.reshape(array.shape)[box] = patch
+        scalars = node.GetImageData().GetPointData().GetScalars()
+        numpy_support.vtk_to_numpy(scalars).reshape(array.shape)[box] = patch
+        scalars.Modified()
+        node.GetImageData().Modified()
     node.EndModify(was_modifying)
     if node.GetDisplayNode() is None:
         node.CreateDefaultDisplayNodes()
