@@ -31,7 +31,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     options = PhantomOptions(resolution_mm=float(args.resolution), healthy=args.healthy)
     brain = load_brain(args.t1, args.mask) if args.t1 else load_default_brain(options.resolution_mm)
     folders = write_phantom_dataset(Path(args.out), args.cases, args.seed, options, brain=brain,
-                                    naming=args.naming)
+                                    naming=args.naming, workers=args.workers)
     print(f"wrote {len(folders)} case(s) to {args.out}")
     return 0
 
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--t1", help="skull-stripped T1 to build the phantom from (with --mask)")
     phantom.add_argument("--mask", help="brain mask of --t1")
     phantom.add_argument("--naming", choices=("2021", "2023"), default="2023", help="BraTS file naming (default 2023)")
+    phantom.add_argument("--workers", type=positive_int, default=1,
+                         help="cases drawn in parallel processes (default 1); the cases do not depend on it")
     phantom.set_defaults(run=cmd_phantom)
 
     lesion = commands.add_parser(

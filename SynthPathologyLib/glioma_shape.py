@@ -307,7 +307,8 @@ def _edema(
     marching.SetStoppingValue(extent)  # every voxel reached within the extent is final
     # Unreached blocks keep a huge time (voxels next to them stay beyond the extent, as marching
     # every voxel has it); capped so that interpolating stays finite.
-    arrival = np.minimum(sitk.GetArrayViewFromImage(marching.Execute(speed)), np.float32(1e30))
+    arrival_image = marching.Execute(speed)  # named: a NumPy view does not keep its image alive
+    arrival = np.minimum(sitk.GetArrayViewFromImage(arrival_image), np.float32(1e30))
     return (_block_interpolate(arrival, factors, core.shape) <= extent) & brain & ~core
 
 

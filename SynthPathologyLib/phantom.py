@@ -30,7 +30,10 @@ the healthy and tumor cases of one seed share anatomy, texture, bias field and n
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -177,31 +180,48 @@ def write_phantom_dataset(
     brain: Brain | None = None,
     progress: bool = True,
     naming: str = "2023",
+    workers: int = 1,
 ) -> list[Path]:
     """Write ``n_cases`` phantom cases as BraTS case folders ``out/Phantom-00000``, ...
 
     Each folder holds the four contrasts and the segmentation (``naming``: "2023" or "2021" file
     names and label values) and ``phantom.json``: the case seed, options, lesion spec and library
-    version. Returns the case folders.
+    version. ``workers`` > 1 draws cases in that many processes; the cases do not depend on it.
+    Returns the case folders.
     """
-    brain = _source_brain(brain, options)
-    folders = []
-    for index in tqdm(range(n_cases), desc="phantom cases", unit="case", disable=not progress):
-        case_id = f"Phantom-{index:05d}"
-        phantom = make_phantom_case(case_seed(seed, index), options, brain, case_id)
-        folder = write_brats_case(phantom.case, Path(out) / case_id, naming)
-        provenance = {
-            "case_seed": phantom.seed,
-            "dataset_seed": seed,
-            "index": index,
-            "options": asdict(options),
-            "brain": brain.name,
-            "lesion": None if phantom.lesion is None else phantom.lesion.to_dict(),
-            "library_version": __version__,
-        }
-        (folder / "phantom.json").write_text(json.dumps(provenance, indent=2))
-        folders.append(folder)
-    return folders
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    write = partial(_write_phantom_case, Path(out), seed, options, _source_brain(brain, options), naming)
+    with ExitStack() as stack:
+        if workers == 1:
+            folders = map(write, range(n_cases))
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(workers, initializer=_one_thread_per_process))
+            folders = pool.map(write, range(n_cases))
+        return list(tqdm(folders, total=n_cases, desc="phantom cases", unit="case", disable=not progress))
+
+
+def _write_phantom_case(out: Path, seed: int, options: PhantomOptions, brain: Brain, naming: str, index: int) -> Path:
+    """Draw and write case ``index`` of the dataset; returns its folder."""
+    case_id = f"Phantom-{index:05d}"
+    phantom = make_phantom_case(case_seed(seed, index), options, brain, case_id)
+    folder = write_brats_case(phantom.case, out / case_id, naming)
+    provenance = {
+        "case_seed": phantom.seed,
+        "dataset_seed": seed,
+        "index": index,
+        "options": asdict(options),
+        "brain": brain.name,
+        "lesion": None if phantom.lesion is None else phantom.lesion.to_dict(),
+        "library_version": __version__,
+    }
+    (folder / "phantom.json").write_text(json.dumps(provenance, indent=2))
+    return folder
+
+
+def _one_thread_per_process() -> None:
+    # The processes already use every core; ITK's own threads would only contend with them.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
 @dataclass

@@ -27,7 +27,7 @@ GRID_HALF_WIDTH_VOXELS = 40
 def inpainting_metrics(original: Case, synthetic: dict[str, np.ndarray], region: np.ndarray,
                        contrasts: list[str], label_names: dict[int, str]) -> dict[str, float]:
     """Compare ``synthetic`` arrays (contrast -> (z, y, x)) with ``original`` inside ``region``."""
-    brain = sitk.GetArrayViewFromImage(original.mask()) > 0
+    brain = sitk.GetArrayFromImage(original.mask()) > 0
     label = sitk.GetArrayViewFromImage(original.label)
     box = bounding_box(region, pad_voxels=4)
     real, fake = [], []
@@ -55,7 +55,7 @@ def inpainting_metrics(original: Case, synthetic: dict[str, np.ndarray], region:
 
 def local_mean_fill(case: Case, region: np.ndarray, contrasts: list[str]) -> dict[str, np.ndarray]:
     """Baseline: each contrast's region filled with the mean of the brain ring around it."""
-    brain = sitk.GetArrayViewFromImage(case.mask()) > 0
+    brain = sitk.GetArrayFromImage(case.mask()) > 0
     ring_image = sitk.BinaryDilate(sitk.GetImageFromArray(region.astype(np.uint8)), [3, 3, 3])
     ring = (sitk.GetArrayViewFromImage(ring_image) > 0) & ~region & brain
     filled = {}
@@ -96,7 +96,7 @@ def validation_grid(original: Case, result: SynthesisResult, contrasts: list[str
     rows_cols = tuple(
         slice(max(0, c - GRID_HALF_WIDTH_VOXELS), c + GRID_HALF_WIDTH_VOXELS) for c in center[1:]
     )
-    brain = sitk.GetArrayViewFromImage(original.mask()) > 0
+    brain = sitk.GetArrayFromImage(original.mask()) > 0
     rows = []
     for contrast in contrasts:
         real = sitk.GetArrayViewFromImage(original.images[contrast])
@@ -112,5 +112,5 @@ def validation_grid(original: Case, result: SynthesisResult, contrasts: list[str
 
 def baseline_region(case: Case, margin_mm: float) -> np.ndarray:
     """The synthesis region a model with ``margin_mm`` would repaint for the case's own lesion."""
-    brain = sitk.GetArrayViewFromImage(case.mask()) > 0
+    brain = sitk.GetArrayFromImage(case.mask()) > 0
     return synthesis_region(sitk.GetArrayViewFromImage(case.label), brain, case.reference.GetSpacing(), margin_mm)

@@ -47,7 +47,7 @@ class FidelityResult:
 def normalized(case: Case, contrasts: tuple[str, ...], scales: list[float] | None = None) -> tuple[np.ndarray, list[float]]:
     """(C, z, y, x) float32 intensities divided by ``scales`` (default: the case's own 99.5th
     brain percentiles) and the scales used."""
-    brain = sitk.GetArrayViewFromImage(case.mask()) > 0
+    brain = sitk.GetArrayFromImage(case.mask()) > 0
     arrays = [sitk.GetArrayViewFromImage(case.images[c]).astype(np.float32) for c in contrasts]
     scales = scales or [intensity_scale(a, brain) for a in arrays]
     return np.stack([a / s for a, s in zip(arrays, scales)]), scales

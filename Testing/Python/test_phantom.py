@@ -177,6 +177,18 @@ def test_write_phantom_dataset_writes_brats_cases(tmp_path):
     assert not np.array_equal(first, array(case.images["t1"]))  # cases differ
 
 
+def test_cases_drawn_in_parallel_processes_are_the_cases_drawn_in_one(tmp_path):
+    options = PhantomOptions(resolution_mm=2.0)
+    serial = write_phantom_dataset(tmp_path / "serial", 2, seed=4, options=options, progress=False)
+    parallel = write_phantom_dataset(tmp_path / "parallel", 2, seed=4, options=options, progress=False, workers=2)
+    assert [f.name for f in parallel] == [f.name for f in serial]
+    for one, other in zip(serial, parallel):
+        names = sorted(p.name for p in one.iterdir())
+        assert names == sorted(p.name for p in other.iterdir())
+        for name in names:
+            assert (one / name).read_bytes() == (other / name).read_bytes(), name
+
+
 def test_invalid_options_are_refused():
     with pytest.raises(SynthPathologyError, match="resolution_mm"):
         PhantomOptions(resolution_mm=0)
