@@ -26,7 +26,7 @@ class NetworkConfig:
         discriminator_layers: PatchGAN down-sampling layers (receptive field grows with them).
     """
 
-    channels: tuple[int, ...] = (16, 32, 64, 128)
+    channels: tuple[int, ...] = (32, 64, 128, 256)
     strides: tuple[int, ...] = (2, 2, 2)
     num_res_units: int = 0
     discriminator_channels: int = 32

@@ -183,6 +183,14 @@ def model_card(config: TrainConfig, spacing: tuple[float, ...], data: Path, metr
     )
 
 
+def use_deterministic_cuda_kernels() -> None:
+    """Make this process's CUDA work reproducible: cuDNN and cuBLAS in their deterministic modes
+    (process-wide; a training process trains one run). Ops without a deterministic kernel warn."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, device_name: str = "auto",
           model_id: str = "pix2pix", progress: bool = True) -> dict[str, Any]:
     """Train and export the model; returns the last losses and validation metrics.
@@ -191,6 +199,8 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     folder that already holds a run (without ``resume``) and running out of memory.
     """
     ddp, device = init_distributed(device_name)
+    if device.type == "cuda" and config.deterministic:
+        use_deterministic_cuda_kernels()
     pathology = get_pathology(config.pathology)
     checkpoint_path = out / "checkpoints" / "last.pt"
     if checkpoint_path.exists() and not resume:

@@ -18,7 +18,8 @@ class TrainConfig:
     """Everything a training run depends on (paths excepted, these are saved in ``config.yaml``).
 
     Sizes are voxels (z, y, x); ``margin_mm`` in mm. ``steps`` counts optimizer steps of the
-    generator (one discriminator step each).
+    generator (one discriminator step each). ``deterministic`` makes CUDA use reproducible kernels
+    (a resumed run repeats the losses of an uninterrupted one); on CPU runs are reproducible anyway.
     """
 
     pathology: str = "glioma"
@@ -40,6 +41,7 @@ class TrainConfig:
     validate_every: int = 200
     checkpoint_every: int = 200
     seed: int = 0
+    deterministic: bool = True
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
