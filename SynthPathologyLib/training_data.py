@@ -99,6 +99,7 @@ class PatchSampler:
             RandScaleIntensityd("image", factors=0.1, prob=0.8),
             RandShiftIntensityd("image", offsets=0.05, prob=0.5),
         ])
+        self._lesion_voxels: dict[int, np.ndarray] = {}
 
     def batch(self, step: int, batch_size: int) -> PatchBatch:
         rng = np.random.default_rng([self.seed, step, self.rank])
@@ -107,15 +108,16 @@ class PatchSampler:
         return PatchBatch(*(torch.from_numpy(np.stack(parts)) for parts in zip(*samples)))
 
     def _sample(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        case = self.cases[int(rng.integers(len(self.cases)))]
+        index = int(rng.integers(len(self.cases)))
+        case = self.cases[index]
         label, brain = case["label"], case["brain"]
-        healthy = rng.random() < self.healthy_fraction or not label.any()
+        lesion_voxels = self._lesion_voxels_of(index)
+        healthy = rng.random() < self.healthy_fraction or not len(lesion_voxels)
         if healthy:
             center, patch_label = self._healthy_center(rng, label, brain), None
         else:
-            lesion_voxels = np.argwhere(label > 0)
             jitter = rng.integers(-self.patch_size[0] // 8, self.patch_size[0] // 8 + 1, 3)
-            center = lesion_voxels[rng.integers(len(lesion_voxels))] + jitter
+            center = np.array(np.unravel_index(lesion_voxels[rng.integers(len(lesion_voxels))], label.shape)) + jitter
         box = centered_box(center, self.patch_size, label.shape)
         image = _pad(case["image"][(slice(None), *box)], self.patch_size)
         patch_label = _pad(label[box], self.patch_size)
@@ -132,6 +134,13 @@ class PatchSampler:
         condition = build_condition(image, patch_label, region, self.pathology.label_values, noise)
         lesion = (patch_label > 0)[None].astype(np.float32)
         return condition, image.astype(np.float32), region[None].astype(np.float32), lesion
+
+    def _lesion_voxels_of(self, index: int) -> np.ndarray:
+        """Flat indices of case ``index``'s lesion voxels (C order), found once per case: a
+        whole-volume scan per sample took a third of the sampling time."""
+        if index not in self._lesion_voxels:
+            self._lesion_voxels[index] = np.flatnonzero(self.cases[index]["label"])
+        return self._lesion_voxels[index]
 
     def _healthy_center(self, rng: np.random.Generator, label: np.ndarray, brain: np.ndarray) -> np.ndarray:
         candidates = np.argwhere(brain[::4, ::4, ::4] & (label[::4, ::4, ::4] == 0)) * 4
