@@ -86,6 +86,10 @@ def _slicer_server(name: str):
     layout_manager = LayoutManager(slicer_app.scene, slicer_app.view_manager, server)
     layout_manager.register_layout(VIEW_LAYOUT_ID, views_layout())
     layout_manager.set_layout(VIEW_LAYOUT_ID)
+    for view in slicer_app.view_manager.get_views():
+        # No multisampling (trame-slicer asks for 8x): the frames go out as JPEG anyway, and on
+        # Mesa's CPU GL multisampling made each render several times slower.
+        view.render_window().SetMultiSamples(0)
     publish_slice_geometry(server.state, slicer_app)
     server.controller.on_client_connected.add(lambda **_: create_task(_render_again(slicer_app)))
     return server, slicer_app, layout_manager
