@@ -10,7 +10,9 @@ Prints one JSON object:
   ``network_gflops_per_s`` achieved, the bf16 matmul ceiling (best of 3 large matmuls, measured
   just before each synthesis run) and ``network_fraction_of_ceiling``, the median of the per-run
   ratios; ``network_gflop_executed`` adds the zero taps that the generator's sub-pixel inference
-  form multiplies;
+  form multiplies; ``convolutions_only_fraction_of_ceiling`` is the same ratio for the network's
+  convolution layers alone (each on the input it gets, bf16 weights, channels-last), as if its
+  norms, activations and concatenations cost nothing (about the most the whole network can reach);
 - ``train_step_s_median``: one discriminator + generator update at the default patch and batch.
 
     python Testing/benchmarks/bench_synthesis.py [--model DIR] [--device auto|cpu|cuda] [--runs 7]
@@ -19,6 +21,7 @@ Prints one JSON object:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import time
@@ -63,17 +66,49 @@ def _gflop(run) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def network_gflop(synthesizer: Synthesizer, prepared, spec: LesionSpec) -> tuple[float, float]:
+def network_gflop(synthesizer: Synthesizer, prepared, spec: LesionSpec) -> tuple[float, float, int]:
     """GFLOP of one synthesis (all generator windows), counted by PyTorch's FLOP counter: the
     trained generator's (the model FLOPs a utilization figure is measured in) and those executed by
-    its sub-pixel inference form (which also multiplies the zero taps)."""
+    its sub-pixel inference form (which also multiplies the zero taps); and the window count."""
     executed = _gflop(lambda: synthesizer.synthesize(prepared, spec))
     channels = synthesizer.card.layout().condition_channels
     patch = torch.zeros(1, channels, *synthesizer.card.patch_size, device=synthesizer.device)
     with torch.inference_mode():
         per_window = _gflop(lambda: synthesizer.generator(patch))
         per_window_executed = _gflop(lambda: synthesizer.inference_generator(patch))
-    return per_window * round(executed / per_window_executed), executed
+    windows = round(executed / per_window_executed)
+    return per_window * windows, executed, windows
+
+
+def convolution_layers(synthesizer: Synthesizer) -> list[tuple[torch.nn.Module, torch.Tensor]]:
+    """The inference generator's convolutions, each with the input (1, C, D, H, W) it receives on
+    one patch, in their fastest form here (bf16 weights, channels-last)."""
+    model = copy.deepcopy(synthesizer.inference_generator).to(torch.bfloat16, memory_format=torch.channels_last_3d)
+    channels = synthesizer.card.layout().condition_channels
+    patch = torch.randn(1, channels, *synthesizer.card.patch_size, device=synthesizer.device, dtype=torch.bfloat16)
+    layers = []
+    hooks = [module.register_forward_hook(lambda module, args, _: layers.append((module, args[0])))
+             for module in model.modules() if isinstance(module, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
+    with torch.inference_mode():
+        model(patch.contiguous(memory_format=torch.channels_last_3d))
+    for hook in hooks:
+        hook.remove()
+    return layers
+
+
+def convolutions_seconds(layers: list[tuple[torch.nn.Module, torch.Tensor]], device: torch.device,
+                         repeats: int = 5) -> float:
+    """Best time of running every layer on its input once."""
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            for layer, tensor in layers:
+                layer(tensor)
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+    return best
 
 
 def train_step_seconds(device: torch.device, runs: int) -> float:
@@ -108,11 +143,14 @@ def main() -> None:
     prepare_s = time.perf_counter() - start
     spec = LesionSpec(center_lps=ras_to_lps(DEMO_SEED_RAS), diameters_mm=(30.0, 30.0, 30.0))
     synthesizer.synthesize(prepared, spec)  # warm-up
-    gflop, executed_gflop = network_gflop(synthesizer, prepared, spec)
-    totals, splits, ceilings = [], [], []
+    gflop, executed_gflop, windows = network_gflop(synthesizer, prepared, spec)
+    convolutions = convolution_layers(synthesizer)
+    totals, splits, ceilings, convolution_fractions = [], [], [], []
     for _ in range(args.runs):
         # The ceiling is measured next to each run: this VM's speed swings 2x within minutes.
         ceilings.append(matmul_ceiling_gflops(synthesizer.device, repeats=3))
+        convolutions_s = convolutions_seconds(convolutions, synthesizer.device)
+        convolution_fractions.append(gflop / windows / convolutions_s / ceilings[-1])
         start = time.perf_counter()
         result = synthesizer.synthesize(prepared, spec)
         _sync(synthesizer.device)
@@ -138,6 +176,7 @@ def main() -> None:
         "bf16_matmul_ceiling_gflops_per_s": round(statistics.median(ceilings), 1),
         "network_fraction_of_ceiling": round(statistics.median(fractions), 3),
         "network_fraction_of_ceiling_runs": [round(f, 3) for f in fractions],
+        "convolutions_only_fraction_of_ceiling": round(statistics.median(convolution_fractions), 3),
         "train_step_s_median": round(train_step_seconds(synthesizer.device, 3), 3),
     }, indent=2))
 
