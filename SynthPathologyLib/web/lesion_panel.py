@@ -69,7 +69,8 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
         v3.VTextField(v_model=("random_seed",), label="Random seed", type="number", density="compact",
                       hide_details=True, style="max-width: 130px")
         v3.VBtn("Next variant", click=ctrl.next_variant, disabled=("busy || !seed_ras",), size="small")
-    v3.VSwitch(v_model=("auto_generate",), label="Generate on every click", density="compact", hide_details=True)
+    v3.VSwitch(v_model=("auto_generate",), label="Generate on every click", density="compact", hide_details=True,
+               color="primary")
     v3.VBtn("Generate", click=ctrl.generate, color="primary", block=True, disabled=("busy || !seed_ras",),
             classes="generate-button mt-1")
     v3.VBtn("Remove the case's lesion", click=ctrl.remove_lesion, block=True, variant="tonal", classes="mt-2",
