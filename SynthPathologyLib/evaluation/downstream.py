@@ -96,11 +96,30 @@ def prepare_split(real_root: str | Path, synthetic_root: str | Path, settings: D
     return split, real_folders, allowed, dropped
 
 
+def real_count(fraction: float, n_train_real: int) -> int:
+    """Real training cases of an arm at ``fraction``: round(fraction * n), at least 1."""
+    return max(1, round(fraction * n_train_real))
+
+
+def check_synthetic_supply(settings: DownstreamSettings, n_train_real: int, n_allowed: int, n_dropped: int) -> None:
+    """Refuse, before any training, a grid with an arm that asks for more synthetic cases than
+    may be used: it would train on fewer and be reported under a ratio it did not have."""
+    needs = [(round(ratio * real_count(fraction, n_train_real)), fraction, ratio)
+             for fraction in settings.fractions for ratio in settings.ratios]
+    need, fraction, ratio = max(needs)
+    if need > n_allowed:
+        left_out = f" ({n_dropped} left out as leaking)" if n_dropped else ""
+        raise EvaluationError(
+            f"ratio {ratio:g} at fraction {fraction:g} needs {need} synthetic cases, but {n_allowed} may be used"
+            f"{left_out}: lower --ratios or make more synthetic cases (augment --per-case)")
+
+
 def run_downstream(real_root: str | Path, synthetic_root: str | Path, settings: DownstreamSettings,
                    device: torch.device, progress: bool = True,
                    on_split: Callable[[Split], None] | None = None) -> DownstreamResult:
     """Run the whole grid; ``on_split`` sees the split before any training (to write it)."""
     split, real_folders, allowed, dropped = prepare_split(real_root, synthetic_root, settings)
+    check_synthetic_supply(settings, len(split.train), len(allowed), len(dropped))
     if on_split:
         on_split(split)
     first = read_brats_case(real_folders[split.train[0]], require_label=True)
@@ -124,8 +143,8 @@ def run_downstream(real_root: str | Path, synthetic_root: str | Path, settings: 
     for seed, fraction, ratio in tqdm(arms, desc="downstream arms", unit="arm", disable=not progress):
         rng = np.random.default_rng([settings.split_seed, seed])
         real_order, synthetic_order = rng.permutation(len(train_real)), rng.permutation(len(synthetic))
-        n_real = max(1, round(fraction * len(train_real)))
-        n_synthetic = min(round(ratio * n_real), len(synthetic))
+        n_real = real_count(fraction, len(train_real))
+        n_synthetic = round(ratio * n_real)
         cases = [train_real[i] for i in real_order[:n_real]] + [synthetic[i] for i in synthetic_order[:n_synthetic]]
         training = TrainingSettings(steps=settings.steps, batch_size=settings.batch_size, seed=seed)
         segmenter = train_segmenter(cases, card, training, device, progress, description=f"f={fraction} r={ratio}")

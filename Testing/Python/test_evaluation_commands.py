@@ -156,6 +156,20 @@ def test_tiny_downstream_run_writes_every_output(real_dir, tmp_path):
     assert (out / "dice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_ratio_needing_more_synthetic_cases_than_usable_is_refused_before_training(real_dir, tmp_path, capsys):
+    synthetic = _copy_as_synthetic(real_dir, tmp_path / "synthetic", [f"Real-{i:02d}" for i in range(N_REAL)])
+    out = tmp_path / "out"
+    # 3 training patients: ratio 2 at fraction 1 needs 6 synthetic cases; 3 remain once the two
+    # painted into test patients are left out.
+    code = main(["evaluate", "downstream", "--real", str(real_dir), "--synthetic", str(synthetic), "--out", str(out),
+                 "--ratios", "0,2", "--test-fraction", "0.4", "--steps", "1", "--drop-leaking", "--device", "cpu"])
+    assert code == 2
+    message = capsys.readouterr().err.strip()
+    assert "ratio 2 at fraction 1 needs 6 synthetic cases, but 3 may be used (2 left out as leaking)" in message
+    assert len(message.splitlines()) == 1
+    assert not (out / "split.json").exists()  # refused before the split was written or anything trained
+
+
 def test_empty_folders_are_refused_clearly(real_dir, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "fidelity", "--real", str(tmp_path / "empty"), "--synthetic", str(real_dir),
