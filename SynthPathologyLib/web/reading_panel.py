@@ -19,6 +19,9 @@ from ..pathology import contrast_title
 from .tasks import in_background, reported_task
 
 ANSWER_DEFAULTS = {"answer_label": None, "answer_confidence": None, "answer_realism": None, "answer_comment": ""}
+# What Submit sends, read in the page when it is clicked: the page's latest state changes may not
+# have reached the server yet (the client holds them back while a request is pending).
+SUBMITTED = "[reading_position, answer_label, answer_confidence, answer_realism, answer_comment]"
 
 
 class ReadingWorkflow:
@@ -32,7 +35,8 @@ class ReadingWorkflow:
         self.session = session
         self.case = None
         self.state.update(ANSWER_DEFAULTS)
-        self.state.update(reader=session.reader, progress_text="", reading_done=False, reading_contrast="",
+        self.state.update(reader=session.reader, progress_text="", reading_position=None, reading_done=False,
+                          reading_contrast="",
                           reading_contrasts=[{"value": c, "title": contrast_title(c)}
                                              for c in session.package.manifest.contrasts])
         self.state.change("reading_contrast")(self._on_contrast)
@@ -48,13 +52,14 @@ class ReadingWorkflow:
                 clear_reading_nodes(self.scene)
                 self.case = None
                 with self.state:
-                    self.state.update(reading_done=True, progress_text=f"{progress.answered} / {progress.total}")
+                    self.state.update(reading_done=True, reading_position=None,
+                                      progress_text=f"{progress.answered} / {progress.total}")
                 return
             self.case = show_blinded_case(self.scene, self.session.package, self.session.current)
             with self.state:
                 self.state.update(ANSWER_DEFAULTS)
                 self.state.update(progress_text=f"{progress.position} / {progress.total}",
-                                  reading_contrast=self.case.shown_contrast)
+                                  reading_position=progress.position, reading_contrast=self.case.shown_contrast)
             for slice_view in self.slicer_app.view_manager.get_slice_views():
                 slice_view.schedule_render()
 
@@ -62,14 +67,17 @@ class ReadingWorkflow:
         if self.case is not None and reading_contrast and reading_contrast != self.case.shown_contrast:
             show_reading_contrast(self.scene, self.case, reading_contrast)
 
-    async def submit(self) -> None:
-        """Commit the form's answer for the case on screen, then show the next case."""
-        state = self.state
+    async def submit(self, position: int | None, label: str | None, confidence: int | None, realism: int | None,
+                     comment: str | None) -> None:
+        """Commit the answer the page showed for the case at ``position`` (1-based, as in "2 / 40")
+        when Submit was clicked, then show the next case. A submit for a case no longer on screen
+        (a double click) is ignored: that case's answer is already in the journal."""
         async with reported_task(self.server, "Saving the answer…"):
-            if state.answer_label is None or state.answer_confidence is None or state.answer_realism is None:
+            if position != self.session.progress.position:
+                return
+            if label is None or confidence is None or realism is None:
                 raise SynthPathologyError("choose real or synthetic, a confidence and a realism rating first")
-            self.session.record(state.answer_label, int(state.answer_confidence), int(state.answer_realism),
-                                state.answer_comment or "")
+            self.session.record(label, int(confidence), int(realism), comment or "")
         await self.show_current()
 
 
@@ -101,5 +109,5 @@ def reading_panel(ctrl) -> None:
         _rating("answer_realism", "Realism", "implausible", "typical")
         v3.VTextarea(v_model=("answer_comment",), label="Comment (optional)", rows=2, density="compact",
                      hide_details=True, classes="mt-2")
-        v3.VBtn("Submit and next", click=ctrl.submit_answer, color="primary", block=True, classes="mt-3 submit-answer",
-                disabled=("busy || !answer_label || !answer_confidence || !answer_realism",))
+        v3.VBtn("Submit and next", click=(ctrl.submit_answer, SUBMITTED), color="primary", block=True,
+                classes="mt-3 submit-answer", disabled=("busy || !answer_label || !answer_confidence || !answer_realism",))

@@ -38,3 +38,32 @@ def test_an_answer_in_the_page_is_committed_to_the_journal(tmp_path):
     assert "r1: 1/4 answered" in status.stdout
     (record,) = read_journal(open_package(package), "r1").records
     assert (record.label, record.confidence, record.realism, record.comment) == ("synthetic", 4, 2, "rim too smooth")
+
+
+# In one page task: a new comment goes to the server (the page then waits for its reply), the
+# label changes to Real (held back until that reply), and Submit is clicked twice.
+CHANGE_AND_SUBMIT_TWICE = """() => {
+    window.trame.state.set('answer_comment', 'changed my mind');
+    window.trame.state.set('answer_label', 'real');
+    const submit = document.querySelector('.submit-answer');
+    submit.click();
+    submit.click();
+}"""
+
+
+def test_the_answer_on_screen_when_submitted_is_recorded_once(tmp_path):
+    package, _key = make_package(tmp_path, n_real=2, n_synthetic=2, readers=("r1",))
+    with app_server(["--reading", str(package), "--reader", "r1"], tmp_path / "server.log") as (url, _), \
+            chromium_page() as page:
+        page.goto(url)
+        wait_idle(page)
+        page.get_by_role("button", name="Synthetic").click()
+        page.locator(".answer_confidence").get_by_role("button", name="4").click()
+        page.locator(".answer_realism").get_by_role("button", name="2").click()
+        wait_until(page, "!s('busy')")
+        page.evaluate(CHANGE_AND_SUBMIT_TWICE)
+        wait_until(page, "s('progress_text') === '2 / 4' && !s('busy')")
+        page.wait_for_timeout(1000)  # time for a second answer to be (wrongly) recorded
+        assert state(page, "progress_text") == "2 / 4" and not state(page, "error")
+    (record,) = read_journal(open_package(package), "r1").records
+    assert (record.label, record.confidence, record.realism, record.comment) == ("real", 4, 2, "changed my mind")
