@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from trame_server.utils.asynchronous import create_task
@@ -24,6 +25,7 @@ from ..pathology import contrast_title, get_pathology
 from ..phantom import default_brain_case
 from .case_nodes import CaseNodes, put_case_in_scene
 from .downloads import brats_case_zip, download_case_id
+from .lesion_panel import SENT_WITH_CLICKS
 from .seed import SeedPlacer
 from .tasks import in_background, reported_task, show_error
 from .uploads import DataFolder, UploadError, UploadLimits, check_upload, read_uploaded_case, store_upload
@@ -120,13 +122,26 @@ class LesionWorkflow:
         state.change(*DIAMETER_KEYS)(lambda **_: self.seed.set_diameters(self._diameters()))
         state.change("placing")(lambda placing, **_: self.seed.set_placing(placing))
         state.change("show_synthetic", "opacity", "contrast")(lambda **_: self.refresh_display())
-        ctrl.generate = in_background(self.generate)
-        ctrl.next_variant = in_background(self.next_variant)
-        ctrl.remove_lesion = in_background(self.remove_lesion)
+        ctrl.generate = in_background(self._with_page_settings(self.generate))
+        ctrl.next_variant = in_background(self._with_page_settings(self.next_variant))
+        ctrl.remove_lesion = in_background(self._with_page_settings(self.remove_lesion))
         ctrl.on_server_ready.add_task(self.open_first_case)
         self.server.trigger("upload_check")(self.upload_check)
         self.server.trigger("upload_chunk")(self.upload_chunk)
         self.server.trigger("download_case")(self.download_case)
+
+    def _with_page_settings(self, action: Callable[[], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """``action`` after taking the settings the page sent with the click
+        (:data:`~.lesion_panel.SENT_WITH_CLICKS`): the ones on screen, which the state may not hold
+        yet."""
+
+        async def run(settings: dict | None = None) -> None:
+            if isinstance(settings, dict):
+                with self.state:
+                    self.state.update({name: settings[name] for name in SENT_WITH_CLICKS if name in settings})
+            await action()
+
+        return run
 
     # Cases
 

@@ -110,4 +110,5 @@ def reading_panel(ctrl) -> None:
         v3.VTextarea(v_model=("answer_comment",), label="Comment (optional)", rows=2, density="compact",
                      hide_details=True, classes="mt-2")
         v3.VBtn("Submit and next", click=(ctrl.submit_answer, SUBMITTED), color="primary", block=True,
-                classes="mt-3 submit-answer", disabled=("busy || !answer_label || !answer_confidence || !answer_realism",))
+                classes="mt-3 submit-answer",
+                disabled=("busy || !answer_label || !answer_confidence || !answer_realism",))

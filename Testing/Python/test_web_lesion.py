@@ -9,6 +9,7 @@ The case is a 2 mm healthy phantom (about 100 x 116 x 94 voxels) written by a fi
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -120,3 +121,27 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_working(page, tmp_path):
     assert state(page, "case_id") == "Phantom-healthy"
     assert state(page, "error") == ""
     assert state(page, "download_name") == "Phantom-healthy-synth-seed1.zip"
+
+
+# In one page task: the opacity goes to the server (the page then waits for its reply), the edema
+# extent and random seed change (held back until that reply), and Generate is clicked.
+CHANGE_AND_GENERATE = """() => {
+    window.trame.state.set('opacity', 0.9);
+    window.trame.state.set('edema_mm', 3);
+    window.trame.state.set('random_seed', 7);
+    document.querySelector('.generate-button').click();
+}"""
+
+
+def test_generate_uses_the_settings_on_screen_when_clicked(page):
+    wait_until(page, "s('has_result') && !s('busy')")
+    previous = state(page, "result_id")
+    page.evaluate(CHANGE_AND_GENERATE)
+    wait_until(page, f"s('result_id') > {previous} && !s('busy')")
+    assert state(page, "download_name") == "Phantom-healthy-synth-seed7.zip"
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download case (.zip)").click()
+    with zipfile.ZipFile(io.BytesIO(download_info.value.path().read_bytes())) as archive:
+        provenance = json.loads(archive.read("Phantom-healthy-synth-seed7/provenance.json"))
+    assert provenance["random_seed"] == 7
+    assert provenance["lesion"]["composition"]["edema_extent_mm"] == 3.0
