@@ -96,15 +96,17 @@ def prepare_split(real_root: str | Path, synthetic_root: str | Path, settings: D
     return split, real_folders, allowed, dropped
 
 
-def real_count(fraction: float, n_train_real: int) -> int:
-    """Real training cases of an arm at ``fraction``: round(fraction * n), at least 1."""
-    return max(1, round(fraction * n_train_real))
+def arm_sizes(fraction: float, ratio: float, n_train_real: int) -> tuple[int, int]:
+    """(real, synthetic) training cases of an arm: round(fraction * n), at least 1, and round(ratio
+    times that)."""
+    n_real = max(1, round(fraction * n_train_real))
+    return n_real, round(ratio * n_real)
 
 
 def check_synthetic_supply(settings: DownstreamSettings, n_train_real: int, n_allowed: int, n_dropped: int) -> None:
     """Refuse, before any training, a grid with an arm that asks for more synthetic cases than
     may be used: it would train on fewer and be reported under a ratio it did not have."""
-    needs = [(round(ratio * real_count(fraction, n_train_real)), fraction, ratio)
+    needs = [(arm_sizes(fraction, ratio, n_train_real)[1], fraction, ratio)
              for fraction in settings.fractions for ratio in settings.ratios]
     need, fraction, ratio = max(needs)
     if need > n_allowed:
@@ -143,8 +145,7 @@ def run_downstream(real_root: str | Path, synthetic_root: str | Path, settings: 
     for seed, fraction, ratio in tqdm(arms, desc="downstream arms", unit="arm", disable=not progress):
         rng = np.random.default_rng([settings.split_seed, seed])
         real_order, synthetic_order = rng.permutation(len(train_real)), rng.permutation(len(synthetic))
-        n_real = real_count(fraction, len(train_real))
-        n_synthetic = round(ratio * n_real)
+        n_real, n_synthetic = arm_sizes(fraction, ratio, len(train_real))
         cases = [train_real[i] for i in real_order[:n_real]] + [synthetic[i] for i in synthetic_order[:n_synthetic]]
         training = TrainingSettings(steps=settings.steps, batch_size=settings.batch_size, seed=seed)
         segmenter = train_segmenter(cases, card, training, device, progress, description=f"f={fraction} r={ratio}")

@@ -8,14 +8,9 @@ from __future__ import annotations
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
+from .lesion_workflow import SENT_WITH_CLICKS
+from .tasks import click_with_state
 from .uploads import UPLOAD_SUFFIXES, UploadLimits
-
-SENT_WITH_CLICKS = ("diameter_rl", "diameter_ap", "diameter_si", "edema_mm", "necrosis", "rim_mm", "irregularity",
-                    "random_seed")
-"""Settings the Generate, Next variant and Remove buttons send as the page shows them at the click:
-the page's latest state changes may not have reached the server yet (the client holds them back
-while a request is pending)."""
-_SENT = "[{" + ", ".join(f"{name}: {name}" for name in SENT_WITH_CLICKS) + "}]"
 
 
 def _slider(name: str, label: str, low: float, high: float, step: float, **kwargs) -> None:
@@ -76,13 +71,14 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
     with html.Div(classes="d-flex align-center ga-2"):
         v3.VTextField(v_model=("random_seed",), label="Random seed", type="number", density="compact",
                       hide_details=True, style="max-width: 130px")
-        v3.VBtn("Next variant", click=(ctrl.next_variant, _SENT), disabled=("busy || !seed_ras",), size="small")
+        v3.VBtn("Next variant", click=click_with_state(ctrl.next_variant, SENT_WITH_CLICKS),
+                disabled=("busy || !seed_ras",), size="small")
     v3.VSwitch(v_model=("auto_generate",), label="Generate on every click", density="compact", hide_details=True,
                color="primary")
-    v3.VBtn("Generate", click=(ctrl.generate, _SENT), color="primary", block=True, disabled=("busy || !seed_ras",),
-            classes="generate-button mt-1")
-    v3.VBtn("Remove the case's lesion", click=(ctrl.remove_lesion, _SENT), block=True, variant="tonal",
-            classes="mt-2", disabled=("busy || !can_remove",))
+    v3.VBtn("Generate", click=click_with_state(ctrl.generate, SENT_WITH_CLICKS), color="primary", block=True,
+            disabled=("busy || !seed_ras",), classes="generate-button mt-1")
+    v3.VBtn("Remove the case's lesion", click=click_with_state(ctrl.remove_lesion, SENT_WITH_CLICKS), block=True,
+            variant="tonal", classes="mt-2", disabled=("busy || !can_remove",))
     html.Div("Done in {{ last_duration_s }} s", v_if=("has_result && last_duration_s !== null",),
              classes="text-caption result-time")
 

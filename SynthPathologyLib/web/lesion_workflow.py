@@ -25,13 +25,14 @@ from ..pathology import contrast_title, get_pathology
 from ..phantom import default_brain_case
 from .case_nodes import CaseNodes, put_case_in_scene
 from .downloads import brats_case_zip, download_case_id
-from .lesion_panel import SENT_WITH_CLICKS
 from .seed import SeedPlacer
 from .tasks import in_background, reported_task, show_error
 from .uploads import DataFolder, UploadError, UploadLimits, check_upload, read_uploaded_case, store_upload
 
 PATHOLOGY = "glioma"
 DIAMETER_KEYS = ("diameter_rl", "diameter_ap", "diameter_si")
+# What Generate, Next variant and Remove send with the click (see tasks.click_with_state).
+SENT_WITH_CLICKS = (*DIAMETER_KEYS, "edema_mm", "necrosis", "rim_mm", "irregularity", "random_seed")
 # After the clicked view has rendered: time for its frame to be encoded, sent and drawn by the
 # browser before the other views render (measured 0.1-0.3 s on this 2-core machine).
 FRAME_TO_PAGE_S = 0.3
@@ -132,8 +133,7 @@ class LesionWorkflow:
 
     def _with_page_settings(self, action: Callable[[], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """``action`` after taking the settings the page sent with the click
-        (:data:`~.lesion_panel.SENT_WITH_CLICKS`): the ones on screen, which the state may not hold
-        yet."""
+        (:data:`SENT_WITH_CLICKS`): the ones on screen, which the state may not hold yet."""
 
         async def run(settings: dict | None = None) -> None:
             if isinstance(settings, dict):

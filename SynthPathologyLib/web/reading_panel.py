@@ -16,12 +16,10 @@ from trame.widgets import vuetify3 as v3
 from ..errors import SynthPathologyError
 from ..mrml.reading import clear_reading_nodes, show_blinded_case, show_reading_contrast
 from ..pathology import contrast_title
-from .tasks import in_background, reported_task
+from .tasks import click_with_state, in_background, reported_task
 
 ANSWER_DEFAULTS = {"answer_label": None, "answer_confidence": None, "answer_realism": None, "answer_comment": ""}
-# What Submit sends, read in the page when it is clicked: the page's latest state changes may not
-# have reached the server yet (the client holds them back while a request is pending).
-SUBMITTED = "[reading_position, answer_label, answer_confidence, answer_realism, answer_comment]"
+SUBMITTED = ("reading_position", *ANSWER_DEFAULTS)  # what Submit sends (see click_with_state)
 
 
 class ReadingWorkflow:
@@ -67,17 +65,18 @@ class ReadingWorkflow:
         if self.case is not None and reading_contrast and reading_contrast != self.case.shown_contrast:
             show_reading_contrast(self.scene, self.case, reading_contrast)
 
-    async def submit(self, position: int | None, label: str | None, confidence: int | None, realism: int | None,
-                     comment: str | None) -> None:
-        """Commit the answer the page showed for the case at ``position`` (1-based, as in "2 / 40")
-        when Submit was clicked, then show the next case. A submit for a case no longer on screen
-        (a double click) is ignored: that case's answer is already in the journal."""
+    async def submit(self, shown: dict) -> None:
+        """Commit the answer the page showed when Submit was clicked (:data:`SUBMITTED`: the case's
+        ``reading_position``, 1-based as in "2 / 40", and the form), then show the next case. A
+        submit for a case no longer on screen (a double click) is ignored: that case's answer is
+        already in the journal."""
         async with reported_task(self.server, "Saving the answer…"):
-            if position != self.session.progress.position:
+            if shown.get("reading_position") != self.session.progress.position:
                 return
+            label, confidence, realism = (shown.get(f"answer_{name}") for name in ("label", "confidence", "realism"))
             if label is None or confidence is None or realism is None:
                 raise SynthPathologyError("choose real or synthetic, a confidence and a realism rating first")
-            self.session.record(label, int(confidence), int(realism), comment or "")
+            self.session.record(label, int(confidence), int(realism), shown.get("answer_comment") or "")
         await self.show_current()
 
 
@@ -109,6 +108,6 @@ def reading_panel(ctrl) -> None:
         _rating("answer_realism", "Realism", "implausible", "typical")
         v3.VTextarea(v_model=("answer_comment",), label="Comment (optional)", rows=2, density="compact",
                      hide_details=True, classes="mt-2")
-        v3.VBtn("Submit and next", click=(ctrl.submit_answer, SUBMITTED), color="primary", block=True,
+        v3.VBtn("Submit and next", click=click_with_state(ctrl.submit_answer, SUBMITTED), color="primary", block=True,
                 classes="mt-3 submit-answer",
                 disabled=("busy || !answer_label || !answer_confidence || !answer_realism",))

@@ -29,6 +29,13 @@ def in_background(action: Callable[..., Awaitable[None]]) -> Callable[..., None]
     return start
 
 
+def click_with_state(action, names: tuple[str, ...]) -> tuple:
+    """A button's ``click`` that calls ``action`` with one dict: ``names`` -> their values as the
+    page shows them at the click. The page holds its latest state changes back while a request is
+    pending and does not send them before a button's call, so the server's state may lag."""
+    return action, "[{" + ", ".join(f"{name}: {name}" for name in names) + "}]"
+
+
 def show_error(state, message: str) -> None:
     """Show ``message`` (one line) in the page's error banner."""
     with state:

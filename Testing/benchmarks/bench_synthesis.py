@@ -44,14 +44,19 @@ def matmul_ceiling_gflops(device: torch.device, size: int = 2048, repeats: int =
     """Best bf16 matmul throughput (GFLOP/s) over ``repeats`` runs."""
     a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
     b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    return 2 * size**3 / best_seconds(lambda: torch.matmul(a, b), device, repeats) / 1e9
+
+
+def best_seconds(run, device: torch.device, repeats: int) -> float:
+    """Shortest wall time of ``repeats`` calls of ``run`` (device work included)."""
     best = float("inf")
     for _ in range(repeats):
         _sync(device)
         start = time.perf_counter()
-        torch.matmul(a, b)
+        run()
         _sync(device)
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    return best
 
 
 def _sync(device: torch.device) -> None:
@@ -83,7 +88,8 @@ def network_gflop(synthesizer: Synthesizer, prepared, spec: LesionSpec) -> tuple
 def convolution_layers(synthesizer: Synthesizer) -> list[tuple[torch.nn.Module, torch.Tensor]]:
     """The inference generator's convolutions, each with the input (1, C, D, H, W) it receives on
     one patch, in their fastest form here (bf16 weights, channels-last)."""
-    model = copy.deepcopy(synthesizer.inference_generator).to(torch.bfloat16, memory_format=torch.channels_last_3d)
+    model = copy.deepcopy(synthesizer.inference_generator)
+    model.to(torch.bfloat16, memory_format=torch.channels_last_3d)
     channels = synthesizer.card.layout().condition_channels
     patch = torch.randn(1, channels, *synthesizer.card.patch_size, device=synthesizer.device, dtype=torch.bfloat16)
     layers = []
@@ -99,16 +105,8 @@ def convolution_layers(synthesizer: Synthesizer) -> list[tuple[torch.nn.Module, 
 def convolutions_seconds(layers: list[tuple[torch.nn.Module, torch.Tensor]], device: torch.device,
                          repeats: int = 5) -> float:
     """Best time of running every layer on its input once."""
-    best = float("inf")
     with torch.inference_mode():
-        for _ in range(repeats):
-            _sync(device)
-            start = time.perf_counter()
-            for layer, tensor in layers:
-                layer(tensor)
-            _sync(device)
-            best = min(best, time.perf_counter() - start)
-    return best
+        return best_seconds(lambda: [layer(tensor) for layer, tensor in layers], device, repeats)
 
 
 def train_step_seconds(device: torch.device, runs: int) -> float:
