@@ -32,8 +32,8 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 if (_CHECKOUT / "SynthPathologyLib").is_dir() and str(_CHECKOUT) not in sys.path:
     sys.path.insert(0, str(_CHECKOUT))
 
-from SynthPathologyLib import dependencies  # noqa: E402  (needs the path above; imports nothing heavy)
-from SynthPathologyLib.resources import resource_path  # noqa: E402
+from SynthPathologyLib.core import dependencies  # noqa: E402  (needs the path above; imports nothing heavy)
+from SynthPathologyLib.core.resources import resource_path  # noqa: E402
 
 CONTRASTS = ("t1", "t1c", "t2", "flair")
 DEFAULT_BRAIN_SAMPLE = "SynthPathologyDefaultBrain"
@@ -279,7 +279,7 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
 
     def assignInputs(self, params) -> None:
         """Fill empty contrast selectors from volume names such as "..._t1ce", "FLAIR", "t2w"."""
-        from SynthPathologyLib.brats import contrast_from_name
+        from SynthPathologyLib.io.brats import contrast_from_name
 
         nodes = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
         for node in nodes:
@@ -306,7 +306,7 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
 
     def _lesionOptions(self, params) -> dict:
         """:meth:`_options` and the lesion's composition."""
-        from SynthPathologyLib.lesion_spec import Composition
+        from SynthPathologyLib.lesions.spec import Composition
 
         composition = Composition(
             edema_extent_mm=params.edemaExtentMm,
@@ -348,7 +348,7 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
     def loadDefaultBrain(self, resolution_mm: float = 1.0) -> dict:
         """Build the default brain and load its four contrasts; returns contrast -> volume node."""
         from SynthPathologyLib.mrml import case_to_volume_nodes
-        from SynthPathologyLib.phantom import default_brain_case
+        from SynthPathologyLib.phantom.generator import default_brain_case
 
         nodes = case_to_volume_nodes(slicer.mrmlScene, default_brain_case(resolution_mm))
         slicer.util.setSliceViewerLayers(background=nodes["flair"], fit=True)

@@ -28,7 +28,7 @@ _CHECKOUT = Path(__file__).resolve().parent.parent  # a source checkout: the lib
 if (_CHECKOUT / "SynthPathologyLib").is_dir() and str(_CHECKOUT) not in sys.path:
     sys.path.insert(0, str(_CHECKOUT))
 
-from SynthPathologyLib.resources import resource_path  # noqa: E402
+from SynthPathologyLib.core.resources import resource_path  # noqa: E402
 
 SHORTCUTS = {"R": "real", "S": "synthetic"}
 """Keys that set the label; 1-5 set the confidence, Shift+1-5 the realism, Ctrl+Return commits."""
@@ -288,18 +288,18 @@ class SynthPathologyTuringTestLogic(ScriptedLoadableModuleLogic):
         slicer.util.resetSliceViews()
 
     def contrastTitles(self) -> list[str]:
-        from SynthPathologyLib.pathology import contrast_title
+        from SynthPathologyLib.pathologies import contrast_title
 
         return [contrast_title(c) for c in self.case.volume_nodes] if self.case else []
 
     def shownContrastTitle(self) -> str:
-        from SynthPathologyLib.pathology import contrast_title
+        from SynthPathologyLib.pathologies import contrast_title
 
         return contrast_title(self.case.shown_contrast) if self.case else ""
 
     def showContrast(self, title: str) -> None:
         from SynthPathologyLib.mrml.reading import show_reading_contrast
-        from SynthPathologyLib.pathology import contrast_title
+        from SynthPathologyLib.pathologies import contrast_title
 
         contrast = next(c for c in self.case.volume_nodes if contrast_title(c) == title)
         show_reading_contrast(slicer.mrmlScene, self.case, contrast)
@@ -333,7 +333,7 @@ class SynthPathologyTuringTestTest(ScriptedLoadableModuleTest):
     def test_study_round_trip(self):
         import tempfile
 
-        from SynthPathologyLib.phantom import PhantomOptions, write_phantom_dataset
+        from SynthPathologyLib.phantom.generator import PhantomOptions, write_phantom_dataset
 
         root = Path(tempfile.mkdtemp(prefix="SynthPathologyTuringTest-"))
         self.delayDisplay("Building two small phantom datasets (2 mm)")

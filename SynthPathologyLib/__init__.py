@@ -1,7 +1,20 @@
 """SynthPathologyLib: the pure-Python core of the SynthPathology 3D Slicer extension.
 
-Everything that is not Qt lives here and runs headless: image I/O and cases, pathology
-definitions, seed-to-lesion geometry, the brain phantom and the command line.
+Everything that is not Qt lives here and runs headless. Packages, by concern:
+
+- ``core``: errors, cases, image I/O, label checks, voxel boxes, durable writes, resources
+- ``io``: BraTS dataset layout, ``info`` summaries, montages
+- ``pathologies``: the registry of pathologies (pure data), one module per pathology
+- ``lesions``: lesion specs, sampling, placement and shapes
+- ``phantom``: the simulated brain (template brain, tissue maps, MR signal model, cases)
+- ``networks``: the Pix2Pix generator and discriminator, their conditioning and losses
+- ``synthesis``: painting and removing lesions with a trained generator
+- ``training``: training the generator
+- ``models``: model folders (weights + model card) and checkpoints
+- ``evaluation``: fidelity and downstream usefulness of synthetic data
+- ``turing``: blinded real-vs-synthetic reading studies
+- ``mrml``: the bridge to Slicer scenes; ``web``: the browser app; ``cli``: the command line
+
 Spatial truth is kept in SimpleITK images (physical LPS coordinates, mm).
 """
 

@@ -25,12 +25,12 @@ from vtkmodules.util.numpy_support import vtk_to_numpy  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from SynthPathologyLib.cli.synthesis import DEMO_SEED_RAS  # noqa: E402
 from SynthPathologyLib.mrml import case_to_volume_nodes, create_headless_scene, synthesize_in_scene  # noqa: E402
 from SynthPathologyLib.mrml.scene import ensure_slice_views  # noqa: E402
 from SynthPathologyLib.mrml.volumes import sitk_to_volume_node  # noqa: E402
-from SynthPathologyLib.pathology import get_pathology  # noqa: E402
-from SynthPathologyLib.phantom import default_brain_case  # noqa: E402
-from SynthPathologyLib.synthesis_commands import DEMO_SEED_RAS  # noqa: E402
+from SynthPathologyLib.pathologies import get_pathology  # noqa: E402
+from SynthPathologyLib.phantom.generator import default_brain_case  # noqa: E402
 
 VIEW_PIXELS = 320
 FIELD_OF_VIEW_MM = 110.0

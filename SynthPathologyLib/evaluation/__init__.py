@@ -1,7 +1,7 @@
 """Evaluation of synthetic data: fidelity (paired, distribution, diversity, label-consistency
 metrics) and usefulness (segmentation trained on real + synthetic data, tested on real cases).
 
-Commands: ``synthpathology evaluate fidelity|downstream|repaint`` (see :mod:`.commands`). The
+Commands: ``synthpathology evaluate fidelity|downstream|repaint`` (see :mod:`SynthPathologyLib.cli.evaluation`). The
 segmentation network both metrics rely on is trained by :mod:`.train_segmenter` and shipped in
 ``Resources/Models/glioma_phantom_segresnet``.
 """

@@ -1,6 +1,6 @@
 """The real and synthetic datasets an evaluation reads.
 
-Both are BraTS-layout dataset folders (see :mod:`SynthPathologyLib.brats`). A synthetic case
+Both are BraTS-layout dataset folders (see :mod:`SynthPathologyLib.io.brats`). A synthetic case
 folder also holds ``provenance.json`` as written by ``synthesize``, ``augment`` and ``evaluate
 repaint``: its ``source_case`` names the real case it was painted into, which decides pairing and
 the leakage rule.
@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..brats import detect_naming, find_brats_cases, read_brats_case
-from ..case import Case
-from ..errors import CaseError
+from ..core.case import Case
+from ..core.errors import CaseError
+from ..io.brats import detect_naming, find_brats_cases, read_brats_case
 from .errors import EvaluationError
 from .reports import read_json
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from monai.metrics import MultiScaleSSIMMetric
 
-from ..voxel_box import bounding_box, centered_box
+from ..core.voxel_box import bounding_box, centered_box
 from .paired import DATA_RANGE
 
 _DEFAULT_WEIGHTS = (0.0448, 0.2856, 0.3001)

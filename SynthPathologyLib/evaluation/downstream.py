@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..brats import read_brats_case
+from ..io.brats import read_brats_case
 from .datasets import case_folders, check_contrasts, read_evaluation_case, synthetic_entries
 from .errors import EvaluationError
 from .overlap import overlap_scores

@@ -1,6 +1,6 @@
 """Errors of the evaluation commands; the command line prints their one-line message and exits 2."""
 
-from ..errors import SynthPathologyError
+from ..core.errors import SynthPathologyError
 
 
 class EvaluationError(SynthPathologyError):

@@ -20,10 +20,10 @@ import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
-from ..case import Case
-from ..conditioning import intensity_scale
-from ..image_io import same_grid
-from ..pathology import get_pathology
+from ..core.case import Case
+from ..core.image_io import same_grid
+from ..networks.conditioning import intensity_scale
+from ..pathologies import get_pathology
 from .datasets import SyntheticEntry, case_folders, check_contrasts, read_evaluation_case, synthetic_entries
 from .distribution import distribution_metrics
 from .diversity import variant_ms_ssim

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from monai.metrics import DiceMetric, HausdorffDistanceMetric
 
-from ..pathology import get_pathology
+from ..pathologies import get_pathology
 
 
 def evaluation_regions(pathology: str = "glioma") -> dict[str, tuple[int, ...]]:

@@ -3,7 +3,7 @@
 A synthetic case is paired with a real case when it was painted into that case
 (``provenance.source_case``) from that case's own label: the real image is then the ground truth
 of what the generator should have painted. Intensities are normalized per contrast by the real
-case's 99.5th brain percentile (:func:`~SynthPathologyLib.conditioning.intensity_scale`), so the
+case's 99.5th brain percentile (:func:`~SynthPathologyLib.networks.conditioning.intensity_scale`), so the
 figures are comparable across scanners; 1.0 is bright healthy tissue.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from monai.metrics import MAEMetric, PSNRMetric, SSIMMetric
 
-from ..voxel_box import bounding_box
+from ..core.voxel_box import bounding_box
 
 # Normalized intensities of healthy tissue lie in about [0, 1]; lesions can exceed 1 (T2, FLAIR).
 DATA_RANGE = 1.0

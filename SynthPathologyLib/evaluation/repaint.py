@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..brats import write_brats_case
-from ..synthesizer import Synthesizer
+from ..io.brats import write_brats_case
+from ..synthesis.synthesizer import Synthesizer
 from .datasets import PROVENANCE_FILE, case_folders, read_evaluation_case
 
 
@@ -28,6 +28,6 @@ def repaint_dataset(real_root: str | Path, out: str | Path, synthesizer: Synthes
             result = synthesizer.synthesize(prepared, prepared.case.label, random_seed=variant)
             result.case.case_id = f"{prepared.case.case_id}-repaint{variant:02d}"
             target = write_brats_case(result.case, Path(out) / result.case.case_id, naming)
-            (target / PROVENANCE_FILE).write_text(json.dumps(result.provenance, indent=2) + "\n")
+            (target / PROVENANCE_FILE).write_text(json.dumps(result.provenance, indent=2) + "\n", encoding="utf-8")
             written.append(target)
     return written

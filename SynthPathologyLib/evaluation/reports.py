@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from ..turing.durable import atomic_write_bytes
+from ..core.durable import atomic_write_bytes
 
 
 def _finite(value):
@@ -27,7 +27,7 @@ def _finite(value):
 def read_json(path: Path, error: type[Exception]):
     """Parsed JSON of ``path``; ``error`` (naming the file) when it is not valid JSON."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid JSON ({exc})") from None
 

@@ -2,7 +2,7 @@
 encoder features are the embedding for FID/KID (no pretrained 3D backbone can be downloaded).
 
 Input (B, C, z, y, x): the pathology's contrasts, each divided by its 99.5th brain percentile
-(:mod:`SynthPathologyLib.conditioning`), at the card's spacing. Output (B, R, z, y, x) logits, one
+(:mod:`SynthPathologyLib.networks.conditioning`), at the card's spacing. Output (B, R, z, y, x) logits, one
 sigmoid channel per nested region (glioma: WT, TC, ET; see :mod:`.overlap`).
 
 A model folder holds ``segmenter.safetensors`` (state dict, loaded without code) and
@@ -23,18 +23,19 @@ from monai.inferers import sliding_window_inference
 from monai.networks.nets import SegResNet
 from safetensors.torch import load_file, save
 
-from ..case import Case
-from ..conditioning import intensity_scale
-from ..model_files import ModelFileError, file_sha256
-from ..voxel_box import centered_box
-from ..turing.durable import atomic_write_bytes
+from ..core.case import Case
+from ..core.durable import atomic_write_bytes
+from ..core.resources import resource_path
+from ..core.voxel_box import centered_box
+from ..models.generator import ModelFileError, file_sha256
+from ..networks.conditioning import intensity_scale
 from .overlap import evaluation_regions
 from .reports import read_json
 
 WEIGHTS_FILE = "segmenter.safetensors"
 CARD_FILE = "model_card.json"
 CARD_VERSION = 1
-DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "glioma_phantom_segresnet"
+DEFAULT_SEGMENTER = resource_path("Models/glioma_phantom_segresnet")
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch
 from monai.losses import DiceCELoss
 from tqdm import tqdm
 
-from ..voxel_box import centered_box
+from ..core.voxel_box import centered_box
 from .errors import EvaluationError
 from .overlap import region_masks
 from .segmenter import NetworkInput, Segmenter, SegmenterCard, build_segmenter

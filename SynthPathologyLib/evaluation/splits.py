@@ -42,7 +42,7 @@ class Split:
         return {patient_of(c) for c in self.test}
 
     def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
         return path
 
 

@@ -20,11 +20,11 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..brats import read_brats_case
-from ..cli_options import positive_int
-from ..errors import SynthPathologyError
-from ..synthesizer import resolve_device
-from ..training_data import split_cases
+from ..cli.options import positive_int
+from ..core.errors import SynthPathologyError
+from ..io.brats import read_brats_case
+from ..synthesis.synthesizer import resolve_device
+from ..training.data import split_cases
 from .overlap import overlap_scores
 from .segmenter import NetworkInput, Segmenter, SegmenterCard, network_input, save_segmenter, segment
 from .segmenter_training import TrainingSettings, train_segmenter

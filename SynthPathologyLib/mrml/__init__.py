@@ -10,9 +10,21 @@ Every function takes the scene (or its nodes) as an argument; nothing here uses 
 - :mod:`.synthesis`: :func:`synthesize_in_scene` and :func:`remove_lesion_in_scene`.
 """
 
-from .lesion import SceneResult, case_to_volume_nodes, lesion_in_scene, lesion_spec_from_seed_node, save_brats_case_from_scene
+from .lesion import (
+    SceneResult,
+    case_to_volume_nodes,
+    lesion_in_scene,
+    lesion_spec_from_seed_node,
+    save_brats_case_from_scene,
+)
 from .scene import create_headless_scene, load_scene_bundle, save_scene_bundle, show_overlay
-from .synthesis import case_preparation, load_synthesizer, remove_lesion_in_scene, save_variants_from_scene, synthesize_in_scene
+from .synthesis import (
+    case_preparation,
+    load_synthesizer,
+    remove_lesion_in_scene,
+    save_variants_from_scene,
+    synthesize_in_scene,
+)
 from .volumes import load_volume_node, sitk_to_volume_node, volume_node_to_sitk
 
 __all__ = [

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..brats import write_brats_case
-from ..case import Case
-from ..errors import SynthPathologyError
-from ..image_io import ras_to_lps
-from ..lesion import generate_lesion
-from ..lesion_spec import Composition, LesionSpec
-from ..pathology import contrast_title
+from ..core.case import Case
+from ..core.errors import SynthPathologyError
+from ..core.image_io import ras_to_lps
+from ..io.brats import write_brats_case
+from ..lesions.placement import generate_lesion
+from ..lesions.spec import Composition, LesionSpec
+from ..pathologies import contrast_title
 from .scene import role_node
 from .segmentation import label_to_segmentation_node, segmentation_node_to_label
 from .volumes import RAS_FROM_LPS, sitk_to_volume_node, volume_node_to_sitk
@@ -214,7 +214,7 @@ def lesion_in_scene(
 ) -> SceneResult:
     """Draw the lesion a seed asks for as a segmentation node, without synthesizing images.
 
-    The label map is :func:`~SynthPathologyLib.lesion.generate_lesion` on the volumes' grid inside
+    The label map is :func:`~SynthPathologyLib.lesions.placement.generate_lesion` on the volumes' grid inside
     the brain mask (``brain_mask_node``, else the voxels non-zero in any volume, as
     :meth:`Case.mask`). The segmentation node with role :data:`LESION_ROLE` is reused if present.
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SynthPathologyError
-from ..pathology import contrast_title
+from ..core.errors import SynthPathologyError
+from ..pathologies import contrast_title
 from ..turing.study_package import StudyPackage
 from .scene import ROLE_ATTRIBUTE, ensure_slice_views, nodes_of_class
 from .volumes import load_volume_node
@@ -31,7 +31,7 @@ class BlindedCase:
 
     Attributes:
         case_id: the package's anonymous case id.
-        volume_nodes: contrast -> volume node, named by :func:`~SynthPathologyLib.pathology.contrast_title` only.
+        volume_nodes: contrast -> volume node, named by :func:`~SynthPathologyLib.pathologies.contrast_title` only.
         shown_contrast: the contrast in the slice views.
     """
 

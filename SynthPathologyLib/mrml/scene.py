@@ -18,7 +18,7 @@ from pathlib import Path
 
 import slicer
 
-from ..errors import SynthPathologyError
+from ..core.errors import SynthPathologyError
 
 ROLE_ATTRIBUTE = "SynthPathology.Role"
 """Node attribute naming what an output node holds, e.g. "lesion" or "synthetic:t1"."""

@@ -14,11 +14,12 @@ import SimpleITK as sitk
 import slicer
 from vtkmodules.util import numpy_support
 
-from ..errors import CaseError, SynthPathologyError
-from ..image_io import copy_geometry
+from ..core.errors import CaseError, SynthPathologyError
+from ..core.image_io import copy_geometry
+from ..core.labels import check_label
+from ..core.voxel_box import bounding_box
+from ..pathologies import LabelInfo, get_pathology
 from .volumes import ras_geometry, vtk_scalars
-from ..pathology import LabelInfo, get_pathology
-from ..voxel_box import bounding_box
 
 BINARY_LABELMAP = "Binary labelmap"  # vtkSegmentationConverter's representation name
 
@@ -62,7 +63,7 @@ def label_to_segmentation_node(
         CaseError: ``label`` holds values outside the pathology's labels.
     """
     info = get_pathology(pathology)
-    info.check_label(label, "lesion label map")
+    check_label(label, info, "lesion label map")
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     elif not node.IsA("vtkMRMLSegmentationNode"):

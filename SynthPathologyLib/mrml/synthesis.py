@@ -2,7 +2,7 @@
 scripts and tests.
 
 :func:`synthesize_in_scene` reads the contrasts from scalar volume nodes and the lesion from a
-Markups seed, runs the :class:`~SynthPathologyLib.synthesizer.Synthesizer`, and writes the result
+Markups seed, runs the :class:`~SynthPathologyLib.synthesis.synthesizer.Synthesizer`, and writes the result
 back as "<source name> (synthetic)" volume nodes, a lesion segmentation node and a slice-view
 overlay. Output nodes carry roles, so a rerun replaces them instead of adding new ones.
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
-from ..errors import SynthPathologyError
-from ..lesion_spec import Composition
-from ..synthesizer import PreparedCase, SynthesisResult, Synthesizer, default_model_path
+from ..core.errors import SynthPathologyError
+from ..lesions.spec import Composition
+from ..synthesis.synthesizer import PreparedCase, SynthesisResult, Synthesizer, default_model_path
 from .lesion import (
     SceneResult,
     lesion_segmentation_node,

@@ -18,8 +18,8 @@ from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import VTK_SIGNED_CHAR
 from vtkmodules.vtkCommonDataModel import vtkImageData
 
-from ..errors import ImageFileError, SynthPathologyError
-from ..image_io import image_suffix
+from ..core.errors import ImageFileError, SynthPathologyError
+from ..core.image_io import image_suffix
 from .scene import role_node
 
 # RAS <-> LPS: negate x and y. Its own inverse.

@@ -9,7 +9,7 @@ Modules:
 - :mod:`.journal`: crash-safe per-reader answer journals and locks
 - :mod:`.session`: reading sessions for front ends (:func:`open_session`), single answers, progress
 - :mod:`.analysis` and :mod:`.report`: statistics, CSV, ``summary.json`` and the HTML report
-- :mod:`.commands`: the ``synthpathology turing`` command line
+- :mod:`SynthPathologyLib.cli.turing`: the ``synthpathology turing`` command line
 
 A front end (the Slicer module, a web page) needs only::
 

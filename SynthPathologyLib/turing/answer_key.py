@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .durable import atomic_write_bytes
+from ..core.durable import atomic_write_bytes
 from .errors import AnswerKeyError
 from .study_package import StudyPackage
 

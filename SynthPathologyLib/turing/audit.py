@@ -23,14 +23,7 @@ from pathlib import Path
 
 from .answer_key import AnswerKey, load_key
 from .journal import JOURNAL_SUFFIX
-from .study_package import (
-    CASES_DIR,
-    MANIFEST_NAME,
-    READER_ID_RE,
-    READERS_DIR,
-    StudyPackage,
-    open_package,
-)
+from .study_package import CASES_DIR, MANIFEST_NAME, READER_ID_RE, READERS_DIR, StudyPackage, open_package
 
 _NIFTI1_HEADER_BYTES = 348
 _GZIP_MAGIC = b"\x1f\x8b"

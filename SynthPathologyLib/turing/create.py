@@ -35,13 +35,13 @@ import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
-from ..brats import find_brats_cases, read_brats_case
-from ..case import Case
-from ..errors import CaseError
-from ..image_io import image_suffix, resample_like, same_grid
-from ..pathology import get_pathology
+from ..core.case import Case
+from ..core.durable import fsync_directory
+from ..core.errors import CaseError
+from ..core.image_io import image_suffix, resample_like, same_grid
+from ..io.brats import find_brats_cases, read_brats_case
+from ..pathologies import get_pathology
 from .answer_key import AnswerKey, check_key_location, write_key
-from .durable import fsync_directory
 from .errors import AnswerKeyError, StudyPackageError
 from .study_package import (
     CASES_DIR,

@@ -1,10 +1,10 @@
 """Errors of the visual Turing test: bad study packages, answer keys, journals and sessions.
 
-All derive from :class:`~SynthPathologyLib.errors.SynthPathologyError`, so the command line prints
+All derive from :class:`~SynthPathologyLib.core.errors.SynthPathologyError`, so the command line prints
 their one-line message and exits with status 2.
 """
 
-from ..errors import SynthPathologyError
+from ..core.errors import SynthPathologyError
 
 
 class StudyPackageError(SynthPathologyError):

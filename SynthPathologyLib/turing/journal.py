@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .durable import fsync_directory
+from ..core.durable import fsync_directory
 from .errors import JournalCorruptError, ReaderBusyError, SessionError, StudyPackageError
 from .study_package import READER_ID_RE, StudyPackage
 

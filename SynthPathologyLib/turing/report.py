@@ -25,8 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from ..core.durable import atomic_write_bytes
 from .analysis import POSITIVE, Analysis, Rating
-from .durable import atomic_write_bytes
 from .errors import StudyPackageError
 
 _READER_COLUMNS = (

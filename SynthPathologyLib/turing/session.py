@@ -18,14 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import JournalCorruptError, SessionError
-from .journal import (
-    Answer,
-    AnswerRecord,
-    JournalWriter,
-    open_journal_writer,
-    read_journal,
-    reader_ids,
-)
+from .journal import Answer, AnswerRecord, JournalWriter, open_journal_writer, read_journal, reader_ids
 from .study_package import StudyPackage, open_package
 
 

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .durable import atomic_write_bytes
+from ..core.durable import atomic_write_bytes
 from .errors import SessionError, StudyPackageError, UnsafePathError
 
 MANIFEST_NAME = "manifest.json"

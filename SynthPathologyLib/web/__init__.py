@@ -5,7 +5,7 @@
 blinded Turing-test reading session. Needs the ``web`` extra (``pip install ".[web]"``); trame is
 imported only inside this package, so the rest of the library works without it.
 
-Modules: :mod:`.commands` (the ``app`` command), :mod:`.app` (server, scene and views),
+Modules (the ``app`` command is :mod:`SynthPathologyLib.cli.app`): :mod:`.app` (server, scene and views),
 :mod:`.layout` (the page), :mod:`.tasks` (busy/progress/error reporting), :mod:`.case_nodes`
 (cases in the scene), :mod:`.seed` (click-to-place ROI seed), :mod:`.lesion_workflow` and
 :mod:`.lesion_panel` (lesion mode), :mod:`.reading_panel` (reading mode), :mod:`.uploads` and

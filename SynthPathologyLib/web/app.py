@@ -15,12 +15,12 @@ from pathlib import Path
 
 import trame_slicer.module
 from trame.app import get_server
-from trame_slicer.core import LayoutManager, SlicerApp
 from trame_server.utils.asynchronous import create_task
+from trame_slicer.core import LayoutManager, SlicerApp
 from trame_slicer.rca_view import register_rca_factories
 from vtkmodules.vtkCommonCore import vtkCommand
 
-from ..case import Case
+from ..core.case import Case
 from .layout import VIEW_LAYOUT_ID, build_page, views_layout
 from .seed import matrix_values
 from .uploads import DataFolder, UploadLimits

@@ -1,6 +1,6 @@
 """The case being worked on, as nodes of the app's MRML scene.
 
-A :class:`~SynthPathologyLib.case.Case` (the default brain, a BraTS folder given on the command
+A :class:`~SynthPathologyLib.core.case.Case` (the default brain, a BraTS folder given on the command
 line, or an upload) becomes one scalar volume node per contrast, a brain-mask label map node when
 the case has a mask, and a segmentation node for the case's own lesion when it has a label (what
 "remove lesion" inpaints). Loading another case removes the previous one and its results.
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..case import Case
+from ..core.case import Case
 from ..mrml import case_to_volume_nodes, sitk_to_volume_node
 from ..mrml.lesion import LESION_ROLE, synthetic_role
 from ..mrml.scene import find_role_node
 from ..mrml.segmentation import label_to_segmentation_node
-from ..pathology import get_pathology
+from ..pathologies import get_pathology
 
 
 @dataclass

@@ -17,12 +17,19 @@ from contextlib import asynccontextmanager
 from trame_server.utils.asynchronous import create_task
 from vtkmodules.vtkCommonCore import vtkCommand
 
-from ..case import Case
-from ..errors import SynthPathologyError
-from ..lesion_spec import Composition
-from ..mrml import SceneResult, case_preparation, load_synthesizer, remove_lesion_in_scene, show_overlay, synthesize_in_scene
-from ..pathology import contrast_title, get_pathology
-from ..phantom import default_brain_case
+from ..core.case import Case
+from ..core.errors import SynthPathologyError
+from ..lesions.spec import Composition
+from ..mrml import (
+    SceneResult,
+    case_preparation,
+    load_synthesizer,
+    remove_lesion_in_scene,
+    show_overlay,
+    synthesize_in_scene,
+)
+from ..pathologies import contrast_title, get_pathology
+from ..phantom.generator import default_brain_case
 from .case_nodes import CaseNodes, put_case_in_scene
 from .downloads import brats_case_zip, download_case_id
 from .seed import SeedPlacer

@@ -13,9 +13,9 @@ from __future__ import annotations
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from ..errors import SynthPathologyError
+from ..core.errors import SynthPathologyError
 from ..mrml.reading import clear_reading_nodes, show_blinded_case, show_reading_contrast
-from ..pathology import contrast_title
+from ..pathologies import contrast_title
 from .tasks import click_with_state, in_background, reported_task
 
 ANSWER_DEFAULTS = {"answer_label": None, "answer_confidence": None, "answer_realism": None, "answer_comment": ""}

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from trame_server.utils.asynchronous import create_task
 
-from ..errors import SynthPathologyError
+from ..core.errors import SynthPathologyError
 
 logger = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..brats import detect_naming, read_brats_case
-from ..case import Case
-from ..errors import SynthPathologyError
-from ..image_io import image_suffix
+from ..core.case import Case
+from ..core.errors import SynthPathologyError
+from ..core.image_io import image_suffix
+from ..io.brats import detect_naming, read_brats_case
 
 UPLOAD_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 """Single-file image formats accepted from the browser (header + data files like .mhd/.raw and

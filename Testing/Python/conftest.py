@@ -3,10 +3,10 @@
 Fixtures (session-scoped, built once per test run; treat them as read-only and copy before
 changing, e.g. ``sitk.Image(case.images["t1"])``):
 
-- ``tumor_phantom``: :class:`~SynthPathologyLib.phantom.PhantomCase` with a glioma (labels 1 NCR,
+- ``tumor_phantom``: :class:`~SynthPathologyLib.phantom.generator.PhantomCase` with a glioma (labels 1 NCR,
   2 ED, 3 ET all present), its lesion spec and the case's tissue maps.
 - ``healthy_phantom``: the same seed without tumor: same anatomy, bias field and noise, empty label.
-- ``tumor_case`` / ``healthy_case``: their :class:`~SynthPathologyLib.case.Case` (images "t1",
+- ``tumor_case`` / ``healthy_case``: their :class:`~SynthPathologyLib.core.case.Case` (images "t1",
   "t1c", "t2", "flair" as int16, 0 outside the brain; label uint8; brain mask).
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from SynthPathologyLib.case import Case
-from SynthPathologyLib.phantom import PhantomCase, PhantomOptions, make_phantom_case
+from SynthPathologyLib.core.case import Case
+from SynthPathologyLib.phantom.generator import PhantomCase, PhantomOptions, make_phantom_case
 
 PHANTOM_SEED = 7
 PHANTOM_RESOLUTION_MM = 2.0

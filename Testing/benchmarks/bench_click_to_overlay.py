@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Python"))
-from web_helpers import app_server, chromium_page, grey_pixels, state, view_area, wait_idle, wait_until  # noqa: E402
+from helpers.web import app_server, chromium_page, grey_pixels, state, view_area, wait_idle, wait_until  # noqa: E402
 
 # Axial view positions (fractions of the view's width and height) in deep white matter.
 CLICKS = [(0.42, 0.42), (0.58, 0.42), (0.41, 0.55), (0.59, 0.55), (0.44, 0.36), (0.56, 0.36), (0.43, 0.48),

@@ -17,8 +17,8 @@ import os
 import statistics
 import time
 
-from SynthPathologyLib.default_brain import load_default_brain
-from SynthPathologyLib.phantom import PhantomOptions, make_phantom_case
+from SynthPathologyLib.phantom.default_brain import load_default_brain
+from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_case
 
 
 def seconds(action) -> float:

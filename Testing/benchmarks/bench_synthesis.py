@@ -29,15 +29,15 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from SynthPathologyLib.image_io import ras_to_lps
-from SynthPathologyLib.lesion_spec import LesionSpec
-from SynthPathologyLib.networks import ChannelLayout
-from SynthPathologyLib.phantom import PhantomOptions, make_phantom_case
-from SynthPathologyLib.synthesis_commands import DEMO_SEED_RAS
-from SynthPathologyLib.synthesizer import Synthesizer
-from SynthPathologyLib.train import Distributed, build_models, train_step
-from SynthPathologyLib.train_config import TrainConfig
-from SynthPathologyLib.training_data import PatchBatch
+from SynthPathologyLib.cli.synthesis import DEMO_SEED_RAS
+from SynthPathologyLib.core.image_io import ras_to_lps
+from SynthPathologyLib.lesions.spec import LesionSpec
+from SynthPathologyLib.networks.pix2pix import ChannelLayout
+from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_case
+from SynthPathologyLib.synthesis.synthesizer import Synthesizer
+from SynthPathologyLib.training.config import TrainConfig
+from SynthPathologyLib.training.data import PatchBatch
+from SynthPathologyLib.training.loop import Distributed, build_models, train_step
 
 
 def matmul_ceiling_gflops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:

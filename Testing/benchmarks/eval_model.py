@@ -1,7 +1,7 @@
 """Validation metrics of a model on held-out phantom cases, beside two baselines.
 
 For each case the model repaints the case's own lesion region from its label; the metrics
-(:mod:`SynthPathologyLib.validation`: MAE in the region and per label, PSNR, SSIM, in normalized
+(:mod:`SynthPathologyLib.training.validation`: MAE in the region and per label, PSNR, SSIM, in normalized
 units) compare it with the real phantom image. Baselines: the region filled with the local mean
 of the surrounding brain, and the same phantom anatomy without the lesion (its ``phantom.json``
 seed, drawn healthy). Prints one JSON object.
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from SynthPathologyLib.brats import read_brats_case
-from SynthPathologyLib.phantom import PhantomOptions, make_phantom_case
-from SynthPathologyLib.synthesizer import Synthesizer
-from SynthPathologyLib.validation import baseline_region, inpainting_metrics, local_mean_fill
+from SynthPathologyLib.io.brats import read_brats_case
+from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_case
+from SynthPathologyLib.synthesis.synthesizer import Synthesizer
+from SynthPathologyLib.training.validation import baseline_region, inpainting_metrics, local_mean_fill
 
 
 def healthy_twin(folder: Path) -> dict[str, np.ndarray]:

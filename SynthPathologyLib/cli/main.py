@@ -1,0 +1,131 @@
+"""The ``synthpathology`` command line.
+
+User errors (bad files, refused seeds) exit with status 2 and a one-line message on stderr;
+Ctrl-C exits with 130. Long work shows a progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..core.errors import SynthPathologyError
+from .app import add_app_command
+from .evaluation import add_evaluation_commands
+from .options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int
+from .synthesis import add_synthesis_commands
+from .turing import add_turing_commands
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from ..phantom.default_brain import load_brain, load_default_brain
+    from ..phantom.generator import PhantomOptions, write_phantom_dataset
+
+    if (args.t1 is None) != (args.mask is None):
+        raise SynthPathologyError("--t1 and --mask go together: give both or neither")
+    options = PhantomOptions(resolution_mm=float(args.resolution), healthy=args.healthy)
+    brain = load_brain(args.t1, args.mask) if args.t1 else load_default_brain(options.resolution_mm)
+    folders = write_phantom_dataset(Path(args.out), args.cases, args.seed, options, brain=brain,
+                                    naming=args.naming, workers=args.workers)
+    print(f"wrote {len(folders)} case(s) to {args.out}")
+    return 0
+
+
+def cmd_lesion(args: argparse.Namespace) -> int:
+    from ..core.image_io import write_image
+    from ..io.brats import NAMINGS, read_brats_case
+    from ..io.info import format_label_volumes
+    from ..lesions.placement import generate_lesion
+    from ..phantom.tissue import estimate_tissue_maps
+
+    case = read_brats_case(args.case, contrasts=("t1",), resample=args.resample)
+    spec = lesion_spec_from_args(args)
+    mask = case.mask()
+    white_matter = estimate_tissue_maps(case.images["t1"], mask).wm
+    label = generate_lesion(spec, case.reference, mask, white_matter)
+    write_image(NAMINGS[args.naming].to_file(label), args.out)
+    print(f"wrote {args.out}: {format_label_volumes(label, spec.pathology)}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..io.info import describe_path
+
+    for line in describe_path(Path(args.path)):
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthpathology",
+        description="Synthesize 3D brain MRI with pathology: phantoms, lesions, synthesis, reading studies.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    phantom = commands.add_parser(
+        "phantom", help="write BraTS-layout phantom cases (T1, T1c, T2, FLAIR + label)",
+        description="Simulate multi-contrast brain MRI cases with or without a glioma, from the "
+                    "built-in MNI152 brain or from your own skull-stripped T1 and brain mask.")
+    phantom.add_argument("--cases", type=positive_int, required=True, help="number of cases")
+    phantom.add_argument("--out", required=True, help="output dataset folder")
+    phantom.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    phantom.add_argument("--healthy", action="store_true", help="no tumor (empty labels)")
+    phantom.add_argument("--resolution", type=int, choices=(1, 2), default=1, help="voxel size in mm (default 1)")
+    phantom.add_argument("--t1", help="skull-stripped T1 to build the phantom from (with --mask)")
+    phantom.add_argument("--mask", help="brain mask of --t1")
+    phantom.add_argument("--naming", choices=("2021", "2023"), default="2023", help="BraTS file naming (default 2023)")
+    phantom.add_argument("--workers", type=positive_int, default=1,
+                         help="cases drawn in parallel processes (default 1); the cases do not depend on it")
+    phantom.set_defaults(run=cmd_phantom)
+
+    lesion = commands.add_parser(
+        "lesion", help="write a lesion label map placed at a seed on a case's grid",
+        description="Generate a glioma label map (NCR, ED, ET) around a seed point on a case's grid. "
+                    "Edema follows the white matter estimated from the case's T1.")
+    lesion.add_argument("--case", required=True, help="BraTS case folder (needs at least the T1)")
+    add_lesion_options(lesion)
+    add_resample_option(lesion)
+    lesion.add_argument("--out", required=True, help="output label file (.nii.gz, .nrrd, .mha)")
+    lesion.add_argument("--naming", choices=("2021", "2023"), default="2023",
+                        help="label values of the output: 2023 (ET=3, default) or 2021 (ET=4)")
+    lesion.set_defaults(run=cmd_lesion)
+
+    info = commands.add_parser(
+        "info", help="summarize an image, a case folder or a dataset",
+        description="Print contrasts, grid, spacing, labels and label volumes of an image file, "
+                    "a BraTS case folder or a dataset folder of cases.")
+    info.add_argument("path", help="image file, DICOM folder, case folder or dataset folder")
+    info.set_defaults(run=cmd_info)
+
+    add_synthesis_commands(commands)
+    add_turing_commands(commands)
+    add_evaluation_commands(commands)
+    add_app_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import SimpleITK as sitk
+
+    # ITK's reader warnings (e.g. about sform scales) are not actionable for a command-line user.
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        return args.run(args)
+    except SynthPathologyError as exc:
+        print(f"synthpathology {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"synthpathology {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The ``synthpathology turing`` command: create, audit, answer, status, analyze.
+
+Library modules are imported inside each command, so that ``synthpathology --help`` and the light
+commands do not pay for scipy, scikit-learn and matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .options import positive_int
+
+EXIT_LEAKS_FOUND = 1
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _rating(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 5:
+        raise argparse.ArgumentTypeError(f"must be 1, 2, 3, 4 or 5, got {value}")
+    return value
+
+
+def _reader_list(text: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in text.split(",") if r.strip())
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from ..turing.create import CreateOptions, create_package
+    from ..turing.study_package import Settings
+
+    options = CreateOptions(
+        n_cases=args.cases,
+        fraction_synthetic=args.fraction_synthetic,
+        readers=args.readers,
+        seed=args.seed,
+        settings=Settings(allow_back=args.allow_back, time_limit_s=args.time_limit),
+    )
+    result = create_package(args.real, args.synthetic, args.out, args.key, options, progress=True)
+    print(f"wrote study package {result.package}: {result.n_real + result.n_synthetic} cases "
+          f"({result.n_real} real, {result.n_synthetic} synthetic)")
+    print(f"wrote answer key {result.key} (seed {result.seed}); keep it away from the readers")
+    for truth, count in result.resampled.items():
+        if count:
+            print(f"note: {count} {truth} case(s) were resampled onto the common grid; interpolation smooths "
+                  "images, which readers might notice", file=sys.stderr)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from ..turing.audit import audit_package
+
+    report = audit_package(args.package, args.key)
+    if report.ok:
+        print(f"{report.package}: blind. {report.n_cases} cases show identical values for all "
+              f"{report.n_properties} visible properties, and the package holds nothing else"
+              + (" (source names searched with the key)" if report.used_key else ""))
+        return 0
+    for leak in report.leaks:
+        print(f"LEAK {leak}")
+    print(f"{report.package}: {len(report.leaks)} leak(s): readers could tell cases apart without the images",
+          file=sys.stderr)
+    return EXIT_LEAKS_FOUND
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from ..turing.journal import Answer
+    from ..turing.session import record_answer
+
+    record, earlier = record_answer(args.package, args.reader, args.case,
+                                    Answer(args.label, args.confidence, args.realism, args.comment),
+                                    time_s=args.time_spent)
+    print(f"recorded for reader {record.reader}: case {record.case} {record.label}, confidence "
+          f"{record.confidence}, realism {record.realism} (journal entry {record.seq})"
+          + (f"; replaces {earlier.label}, confidence {earlier.confidence}" if earlier else ""))
+    if record.time_limit_exceeded:
+        print(f"note: {record.time_s:g} s is over the study's time limit; the answer is flagged", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ..turing.errors import JournalCorruptError
+    from ..turing.session import study_status
+
+    statuses = study_status(args.package)
+    if not statuses:
+        print("no reader has answered yet")
+    for s in statuses:
+        if s.error:
+            print(f"{s.reader}: journal damaged (see below)")
+            continue
+        print(f"{s.reader}: {s.answered}/{s.total} answered ({100 * s.answered / s.total:.0f}%)"
+              + (f", last answer {s.last_answer_at}" if s.last_answer_at else "")
+              + (" - done" if s.answered == s.total else ""))
+        if s.warning:
+            print(f"warning: {s.warning}", file=sys.stderr)
+    errors = [s.error for s in statuses if s.error]
+    if errors:
+        raise JournalCorruptError("; ".join(errors))
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ..turing.analysis import analyze_study
+    from ..turing.report import write_report
+
+    analysis = analyze_study(args.package, args.key)
+    paths = write_report(analysis, args.out)
+    pooled = analysis.pooled
+    low, high = pooled["ci95"]
+    print(f"pooled: accuracy {pooled['accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}), p = {pooled['p_value']:.4g}, "
+          f"n = {pooled['n']} answers from {len(analysis.readers)} reader(s)")
+    for reader, stats in analysis.per_reader.items():
+        print(f"  {reader}: accuracy {stats['accuracy']:.3f}, p = {stats['p_value']:.4g}, n = {stats['n']}")
+    for warning in analysis.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {', '.join(paths)} to {args.out}")
+    return 0
+
+
+def add_turing_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``turing`` and its actions to the top-level subcommands of ``synthpathology``."""
+    turing = commands.add_parser(
+        "turing", help="blinded real-vs-synthetic reading studies (visual Turing test)",
+        description="Build a blinded study package of real and synthetic cases, check its blinding, record "
+                    "readers' answers and analyse them against the answer key.")
+    actions = turing.add_subparsers(dest="turing_command", required=True, metavar="ACTION")
+
+    create = actions.add_parser(
+        "create", help="draw real and synthetic cases into a blinded study package",
+        description="Draw cases from a real and a synthetic BraTS-layout dataset into a study package under "
+                    "anonymous ids, all on one grid, with one intensity scaling and identical headers, and "
+                    "write the answer key to a separate file.")
+    create.add_argument("--real", required=True, help="BraTS-layout dataset of real cases")
+    create.add_argument("--synthetic", required=True, help="BraTS-layout dataset of synthetic cases")
+    create.add_argument("--out", required=True, help="new study package folder")
+    create.add_argument("--key", required=True, help="answer key file to write (outside the package)")
+    create.add_argument("--cases", type=positive_int, help="number of cases (default: as many as the datasets allow)")
+    create.add_argument("--fraction-synthetic", type=float, default=0.5, help="share of synthetic cases (default 0.5)")
+    create.add_argument("--readers", type=_reader_list, default=(), metavar="A,B,C",
+                        help="reader ids of the study (default: any reader id)")
+    create.add_argument("--seed", type=int, help="random seed (default: a fresh one, recorded in the key)")
+    create.add_argument("--allow-back", action="store_true", help="let readers go back and change answers")
+    create.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                        help="time per case after which answers are flagged (default: none)")
+    create.set_defaults(run=cmd_create)
+
+    audit = actions.add_parser(
+        "audit", help="check that nothing but the images tells real from synthetic",
+        description="Compare everything a reader can see except the image content (file names, sizes, "
+                    "header fields, times, extra files) across cases. Exit status 1 lists each leak.")
+    audit.add_argument("package", help="study package folder")
+    audit.add_argument("--key", help="answer key: also relate leaks to the truth and search for source names")
+    audit.set_defaults(run=cmd_audit)
+
+    answer = actions.add_parser(
+        "answer", help="record one reader's answer for one case",
+        description="Record one answer in the reader's journal (scripted entry, transcribed paper forms).")
+    answer.add_argument("package", help="study package folder")
+    answer.add_argument("--reader", required=True, help="reader id")
+    answer.add_argument("--case", required=True, help="anonymous case id")
+    answer.add_argument("--label", required=True, choices=("real", "synthetic"))
+    answer.add_argument("--confidence", required=True, type=_rating, help="confidence in the label, 1-5")
+    answer.add_argument("--realism", required=True, type=_rating,
+                        help="1-5: how much the case looks like the stated pathology")
+    answer.add_argument("--comment", default="", help="free-text comment")
+    answer.add_argument("--time-spent", type=float, metavar="SECONDS", help="time spent on the case, if known")
+    answer.set_defaults(run=cmd_answer)
+
+    status = actions.add_parser("status", help="show each reader's progress",
+                                description="Show how many cases each reader has answered.")
+    status.add_argument("package", help="study package folder")
+    status.set_defaults(run=cmd_status)
+
+    analyze = actions.add_parser(
+        "analyze", help="statistics of the answers against the answer key",
+        description="Accuracy (Wilson 95% CI, binomial test against 50%), sensitivity, specificity, ROC AUC, "
+                    "Fleiss' and Cohen's kappa, realism (Mann-Whitney U) and time per case, per reader and "
+                    "pooled: CSV tables, summary.json and a self-contained HTML report.")
+    analyze.add_argument("package", help="study package folder")
+    analyze.add_argument("--key", required=True, help="the study's answer key")
+    analyze.add_argument("--out", required=True, help="output folder (outside the package)")
+    analyze.set_defaults(run=cmd_analyze)

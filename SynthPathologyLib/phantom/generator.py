@@ -1,0 +1,443 @@
+"""Brain phantom: labelled multi-contrast cases (T1, T1c, T2, FLAIR + glioma label), with or
+without tumor, from a skull-stripped brain and its tissue maps (by default the MNI152 template).
+
+Steps of :func:`make_phantom_case` (arrays are (z, y, x) on the brain's grid; positions LPS mm):
+
+1. Anatomy: the tissue maps are warped by a smooth random deformation, a cubic B-spline
+   displacement with control points every ``DEFORMATION_CONTROL_MM`` and components of standard
+   deviation ``deformation_mm``, plus a global scaling of up to ``scaling_percent`` per axis about
+   the brain's centre.
+2. Tumor (unless ``healthy``): a seed in white matter of the upper (cerebral) part of the brain,
+   deep enough for the core and far enough from the midline to keep the core in one hemisphere;
+   random core diameters, orientation and composition. The label map comes from
+   :func:`~SynthPathologyLib.lesions.placement.generate_lesion` on the deformed brain (edema follows its white
+   matter). A lesion that cannot be placed, or lacks a region, is drawn again.
+3. Mass effect: tissue around the tumor is pushed radially away from the seed, by
+   ``mass_effect_mm`` x (mean core diameter / 30 mm) at the core's mean radius R, decaying as
+   (R / r)^2 beyond it and vanishing at 3 R. The brain's outline does not move (the skull does not
+   yield), so tissue between tumor and skull is compressed.
+4. Class fractions: tissue probabilities are partial-volume fractions; tumor regions (label
+   one-hots blurred by ``LABEL_BLUR_MM``) replace tissue.
+5. Signal: :mod:`SynthPathologyLib.phantom.mr_signal` per contrast, with a smooth random texture.
+6. Scanner: a smooth bias field ``exp(bias_field x unit random field)`` per contrast, Rician noise
+   of ``noise_percent`` % of the brightest tissue, a random gain, int16; 0 outside the brain
+   (skull-stripped, as BraTS).
+
+Random draws come from three independent streams of the case seed (anatomy, lesion, scanner), so
+the healthy and tumor cases of one seed share anatomy, texture, bias field and noise.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+from tqdm import tqdm
+
+from .. import __version__
+from ..core.case import Case
+from ..core.errors import LesionPlacementError, SynthPathologyError
+from ..core.image_io import copy_geometry
+from ..core.voxel_box import bounding_box
+from ..io.brats import write_brats_case
+from ..lesions.placement import generate_lesion
+from ..lesions.sampling import random_lesion_spec
+from ..lesions.spec import LesionSpec
+from ..pathologies.glioma import GLIOMA
+from .default_brain import Brain, load_default_brain
+from .mr_signal import (
+    CLASS_PARAMETERS,
+    SEQUENCES,
+    TISSUES,
+    SmoothRandomField,
+    add_rician_noise,
+    class_signal,
+    synthesize,
+)
+from .tissue import TissueMaps
+
+CONTRASTS = GLIOMA.contrasts
+
+DEFORMATION_CONTROL_MM = 40.0  # B-spline lattice of the anatomical deformation
+TEXTURE_CONTROL_MM = 4.0  # lattice of the tissue texture (its grain)
+BIAS_CONTROL_MM = 80.0  # lattice of the bias field (a few smooth bumps across the head)
+LABEL_BLUR_MM = {"necrosis": 0.6, "enhancing": 0.6, "edema": 1.5}  # tumor borders' partial volume
+
+LESION_ATTEMPTS = 20  # random tumors drawn before giving up (see lesion_sampling for where they go)
+MASS_EFFECT_REFERENCE_MM = 30.0  # core diameter at which the surface displacement is mass_effect_mm
+SCANNER_GAIN_RANGE = (0.8, 1.25)  # random gain around intensity_scale
+
+
+@dataclass(frozen=True)
+class PhantomOptions:
+    """How phantom cases are made.
+
+    Attributes:
+        resolution_mm: isotropic voxel size (mm): 1 for realistic cases, 2 for fast tests.
+        healthy: no tumor (empty label maps).
+        deformation_mm: standard deviation of each component of the smooth random displacement (mm).
+        scaling_percent: global scaling drawn uniformly in +-this per axis (%).
+        mass_effect_mm: tissue displacement at the surface of a 30 mm tumor core (mm); scales with
+            the core's diameter.
+        tumor_diameter_mm: range of the core's mean diameter (mm); each axis varies +-20% around it.
+        bias_field: standard deviation of the log bias field (0.1: about +-10% intensity swings).
+        noise_percent: Rician noise standard deviation, % of the brightest tissue's signal.
+        intensity_scale: intensity of the brightest tissue before the random gain.
+    """
+
+    resolution_mm: float = 1.0
+    healthy: bool = False
+    deformation_mm: float = 3.0
+    scaling_percent: float = 6.0
+    mass_effect_mm: float = 4.0
+    tumor_diameter_mm: tuple[float, float] = (20.0, 45.0)
+    bias_field: float = 0.1
+    noise_percent: float = 2.0
+    intensity_scale: float = 1000.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "resolution_mm": self.resolution_mm > 0,
+            "deformation_mm": self.deformation_mm >= 0,
+            "scaling_percent": 0 <= self.scaling_percent < 50,
+            "mass_effect_mm": self.mass_effect_mm >= 0,
+            "tumor_diameter_mm": 0 < self.tumor_diameter_mm[0] <= self.tumor_diameter_mm[1],
+            "bias_field": self.bias_field >= 0,
+            "noise_percent": self.noise_percent >= 0,
+            "intensity_scale": 0 < self.intensity_scale <= 10000,  # int16 headroom for bright lesions
+        }
+        bad = [f"{name}={getattr(self, name)}" for name, ok in checks.items() if not ok]
+        if bad:
+            raise SynthPathologyError(f"invalid phantom options: {', '.join(bad)}")
+
+
+@dataclass
+class PhantomCase:
+    """One phantom case.
+
+    Attributes:
+        case: images "t1", "t1c", "t2", "flair" (int16, 0 outside the brain), label (uint8, glioma
+            values 1 NCR / 2 ED / 3 ET, all 0 when healthy) and brain mask, on one grid.
+        lesion: the tumor's spec (seed LPS mm, diameters, composition), or None when healthy.
+        tissues: the case's anatomy: CSF / GM / WM fractions after deformation and mass effect,
+            before the tumor replaces tissue.
+        seed: the case seed.
+    """
+
+    case: Case
+    lesion: LesionSpec | None
+    tissues: TissueMaps
+    seed: int
+
+
+def make_phantom_case(
+    seed: int, options: PhantomOptions = PhantomOptions(), brain: Brain | None = None, case_id: str = "Phantom"
+) -> PhantomCase:
+    """A phantom case; the same seed, options and brain give the same case.
+
+    Args:
+        seed: random seed (an int >= 0).
+        options: how to make it.
+        brain: the source anatomy; None for the MNI152 template. It is resampled to
+            ``options.resolution_mm`` if its voxels differ.
+        case_id: the case's id.
+    """
+    brain = _source_brain(brain, options)
+    anatomy_rng, lesion_rng, scanner_rng = np.random.default_rng(seed).spawn(3)
+    anatomy = _deformed_anatomy(brain, options, anatomy_rng)
+    label = np.zeros(anatomy.mask.shape, np.uint8)
+    spec = None
+    if not options.healthy:
+        spec, label = _place_tumor(anatomy, brain, options, lesion_rng)
+        _apply_mass_effect(anatomy, brain, spec, options)
+    tissues = _tissue_maps(anatomy, brain.t1)
+    images = _acquire(anatomy, label, brain, options, scanner_rng)
+    case = Case(
+        images,
+        label=copy_geometry(anatomy.full(label), brain.t1),
+        brain_mask=tissues.brain_mask,
+        case_id=case_id,
+        pathology=GLIOMA.name,
+    )
+    return PhantomCase(case, spec, tissues, seed)
+
+
+def _source_brain(brain: Brain | None, options: PhantomOptions) -> Brain:
+    """``brain`` (default: the MNI152 template) at the options' resolution."""
+    return (brain if brain is not None else load_default_brain(options.resolution_mm)).at_resolution(options.resolution_mm)
+
+
+def case_seed(dataset_seed: int, index: int) -> int:
+    """Seed of case ``index`` of a dataset drawn with ``dataset_seed``: independent of the other
+    cases and of other datasets' cases (no overlap between seeds 0 and 1, say)."""
+    return int(np.random.SeedSequence([dataset_seed, index]).generate_state(1)[0])
+
+
+def write_phantom_dataset(
+    out: Path,
+    n_cases: int,
+    seed: int,
+    options: PhantomOptions = PhantomOptions(),
+    brain: Brain | None = None,
+    progress: bool = True,
+    naming: str = "2023",
+    workers: int = 1,
+) -> list[Path]:
+    """Write ``n_cases`` phantom cases as BraTS case folders ``out/Phantom-00000``, ...
+
+    Each folder holds the four contrasts and the segmentation (``naming``: "2023" or "2021" file
+    names and label values) and ``phantom.json``: the case seed, options, lesion spec and library
+    version. ``workers`` > 1 draws cases in that many processes; the cases do not depend on it.
+    Returns the case folders.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    write = partial(_write_phantom_case, Path(out), seed, options, _source_brain(brain, options), naming)
+    with ExitStack() as stack:
+        if workers == 1:
+            folders = map(write, range(n_cases))
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(workers, initializer=_one_thread_per_process))
+            folders = pool.map(write, range(n_cases))
+        return list(tqdm(folders, total=n_cases, desc="phantom cases", unit="case", disable=not progress))
+
+
+def _write_phantom_case(out: Path, seed: int, options: PhantomOptions, brain: Brain, naming: str, index: int) -> Path:
+    """Draw and write case ``index`` of the dataset; returns its folder."""
+    case_id = f"Phantom-{index:05d}"
+    phantom = make_phantom_case(case_seed(seed, index), options, brain, case_id)
+    folder = write_brats_case(phantom.case, out / case_id, naming)
+    provenance = {
+        "case_seed": phantom.seed,
+        "dataset_seed": seed,
+        "index": index,
+        "options": asdict(options),
+        "brain": brain.name,
+        "lesion": None if phantom.lesion is None else phantom.lesion.to_dict(),
+        "library_version": __version__,
+    }
+    (folder / "phantom.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+    return folder
+
+
+def _one_thread_per_process() -> None:
+    # The processes already use every core; ITK's own threads would only contend with them.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+@dataclass
+class _Anatomy:
+    """A deformed brain on the output grid, held on ``box``: the (z, y, x) slices of the grid
+    that hold every brain voxel.
+
+    Attributes:
+        shape: the full grid's shape (z, y, x).
+        box: see above.
+        mask: bool brain mask on the box.
+        gm, wm: float32 tissue probabilities on the box (0 outside the brain).
+        source: the pull-back map on the box, float32 (3, z, y, x): for each output voxel, the
+            continuous index of the source brain voxel it shows.
+    """
+
+    shape: tuple[int, int, int]
+    box: tuple[slice, slice, slice]
+    mask: np.ndarray
+    gm: np.ndarray
+    wm: np.ndarray
+    source: np.ndarray
+
+    @property
+    def start(self) -> np.ndarray:
+        return np.array([s.start for s in self.box])
+
+    def full(self, array: np.ndarray) -> np.ndarray:
+        """A box array pasted into a zero array of the full grid."""
+        out = np.zeros(self.shape, array.dtype)
+        out[self.box] = array
+        return out
+
+
+def _deformed_anatomy(brain: Brain, options: PhantomOptions, rng: np.random.Generator) -> _Anatomy:
+    """Warp the brain's mask, GM and WM by a random smooth deformation and scaling."""
+    source_mask = sitk.GetArrayViewFromImage(brain.tissues.brain_mask)
+    spacing = np.asarray(brain.spacing_mm[::-1])  # z, y, x
+    scaling = rng.uniform(-1, 1, 3) * options.scaling_percent / 100.0
+    field = SmoothRandomField.draw(rng, source_mask.shape, tuple(DEFORMATION_CONTROL_MM / spacing), channels=3)
+
+    # Output voxels beyond the brain's box grown by the largest plausible displacement stay empty.
+    low, high = _bounds(source_mask)
+    center = (low + high) / 2.0
+    reach = 4.0 * options.deformation_mm / spacing + np.abs(scaling) * (high - low) / 2.0 + 2
+    start = np.maximum(np.floor(low - reach), 0).astype(int)
+    stop = np.minimum(np.ceil(high + reach) + 1, source_mask.shape).astype(int)
+    box = tuple(slice(a, b) for a, b in zip(start, stop))
+    axes = [np.arange(a, b, dtype=np.float32) for a, b in zip(start, stop)]
+
+    source = field.on_grid(*axes)
+    source *= (options.deformation_mm / spacing).astype(np.float32)[:, None, None, None]
+    for k in range(3):  # voxel v pulls from center + (1 + s)(v - center): the brain shrinks by 1 + s
+        source[k] += (center[k] + (1 + scaling[k]) * (axes[k] - center[k])).reshape([-1 if a == k else 1 for a in range(3)])
+    mask = _pull(source_mask, source.reshape(3, -1)).reshape(source.shape[1:]) > 0.5
+    at = source[:, mask]
+    gm, wm = (np.zeros(mask.shape, np.float32) for _ in range(2))
+    gm[mask] = _pull(sitk.GetArrayViewFromImage(brain.tissues.gm), at)
+    wm[mask] = _pull(sitk.GetArrayViewFromImage(brain.tissues.wm), at)
+    return _Anatomy(source_mask.shape, box, mask, gm, wm, source)
+
+
+def _pull(volume: np.ndarray, coordinates: np.ndarray) -> np.ndarray:
+    """Trilinear values of ``volume`` (z, y, x) at continuous indices ``coordinates`` (3, n),
+    float32; 0 outside."""
+    return ndimage.map_coordinates(volume, coordinates, output=np.float32, order=1, mode="constant", cval=0.0)
+
+
+def _bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index (z, y, x) of the non-empty ``mask``'s bounding box."""
+    box = bounding_box(mask)
+    return np.array([s.start for s in box], float), np.array([s.stop - 1 for s in box], float)
+
+
+def _box_grid(brain: Brain, anatomy: _Anatomy) -> sitk.Image:
+    """An empty image with the geometry of the anatomy's box."""
+    return sitk.RegionOfInterest(brain.tissues.brain_mask, [int(s.stop - s.start) for s in anatomy.box[::-1]],
+                                 [int(s.start) for s in anatomy.box[::-1]])
+
+
+def _place_tumor(
+    anatomy: _Anatomy, brain: Brain, options: PhantomOptions, rng: np.random.Generator
+) -> tuple[LesionSpec, np.ndarray]:
+    """A random lesion spec and its label map (uint8 on the anatomy's box) in the deformed brain.
+
+    Redraws until the lesion fits and holds every glioma region (small cores on coarse grids
+    may have no room for necrosis).
+    """
+    grid = _box_grid(brain, anatomy)
+    mask_image = copy_geometry(anatomy.mask.astype(np.uint8), grid)
+    wm_image = copy_geometry(anatomy.wm, grid)
+    for _ in range(LESION_ATTEMPTS):
+        spec = random_lesion_spec(anatomy.mask, anatomy.wm, grid, rng, options.tumor_diameter_mm)
+        if spec is None:
+            continue
+        try:
+            label = sitk.GetArrayFromImage(generate_lesion(spec, grid, mask_image, wm_image))
+        except LesionPlacementError:
+            continue
+        if set(np.unique(label)) >= {0, *GLIOMA.label_values}:
+            return spec, label
+    raise SynthPathologyError(
+        f"could not place a tumor of {options.tumor_diameter_mm} mm in {brain.name} after "
+        f"{LESION_ATTEMPTS} attempts; use smaller tumor diameters or a finer resolution"
+    )
+
+
+def _apply_mass_effect(anatomy: _Anatomy, brain: Brain, spec: LesionSpec, options: PhantomOptions) -> None:
+    """Push GM and WM radially away from the lesion seed, in place (see the module docstring)."""
+    radius = float(np.mean(spec.diameters_mm)) / 2.0
+    # Capped at half the radius so the radial map stays one-to-one (its slope inside is amplitude / R).
+    amplitude = min(options.mass_effect_mm * 2.0 * radius / MASS_EFFECT_REFERENCE_MM, 0.5 * radius)
+    if amplitude == 0:
+        return
+    spacing = np.asarray(brain.spacing_mm[::-1])
+    center = np.asarray(brain.t1.TransformPhysicalPointToContinuousIndex(spec.center_lps))[::-1] - anatomy.start
+    reach = 3.0 * radius
+    start = np.maximum(np.floor(center - reach / spacing), 0).astype(int)
+    stop = np.minimum(np.ceil(center + reach / spacing) + 1, anatomy.mask.shape).astype(int)
+    region = tuple(slice(a, b) for a, b in zip(start, stop))
+    index = np.argwhere(anatomy.mask[region]).T + start[:, None]  # (3, n) box indices
+    offset_mm = (index - center[:, None]) * spacing[:, None]
+    r = np.sqrt(np.sum(offset_mm**2, axis=0))
+    near = r < reach
+    index, offset_mm, r = index[:, near], offset_mm[:, near], r[near]
+
+    rho = r / radius
+    push = amplitude * np.where(rho < 1, rho, 1.0 / np.maximum(rho, 1e-6) ** 2)
+    push *= np.where(rho <= 2, 1.0, np.cos(np.pi / 2 * (rho - 2)) ** 2)  # fades out between 2R and 3R
+    origin = index - push * offset_mm / np.maximum(r, 1e-6) / spacing[:, None]  # where the tissue came from
+    source = np.stack([_pull(component, origin) for component in anatomy.source])
+    voxels = tuple(index)
+    anatomy.gm[voxels] = _pull(sitk.GetArrayViewFromImage(brain.tissues.gm), source)
+    anatomy.wm[voxels] = _pull(sitk.GetArrayViewFromImage(brain.tissues.wm), source)
+
+
+def _tissue_maps(anatomy: _Anatomy, reference: sitk.Image) -> TissueMaps:
+    """The anatomy's tissue maps on the full grid of ``reference``."""
+    csf = np.where(anatomy.mask, np.clip(1.0 - anatomy.gm - anatomy.wm, 0.0, 1.0), 0.0).astype(np.float32)
+    return TissueMaps(
+        csf=copy_geometry(anatomy.full(csf), reference),
+        gm=copy_geometry(anatomy.full(anatomy.gm), reference),
+        wm=copy_geometry(anatomy.full(anatomy.wm), reference),
+        brain_mask=copy_geometry(anatomy.full(anatomy.mask.astype(np.uint8)), reference),
+    )
+
+
+def _lesion_fractions(label: np.ndarray, mask: np.ndarray, spacing_zyx: np.ndarray) -> dict[str, np.ndarray]:
+    """Fractions of each glioma region in the brain voxels (n,) of ``mask``, from the label's
+    one-hots blurred by ``LABEL_BLUR_MM`` (partial volume at region borders); they sum to at most 1.
+    ``label`` and ``mask`` are on one grid (z, y, x)."""
+    n = int(np.count_nonzero(mask))
+    fractions = {info.region: np.zeros(n, np.float32) for info in GLIOMA.labels}
+    if not label.any():
+        return fractions
+    region = bounding_box(label, pad_voxels=np.ceil(3 * max(LABEL_BLUR_MM.values()) / spacing_zyx))
+    in_region = np.zeros(mask.shape, bool)
+    in_region[region] = True
+    where = in_region[mask]  # which brain voxels lie in the region
+    for info in GLIOMA.labels:
+        one_hot = (label[region] == info.value).astype(np.float32)
+        blurred = ndimage.gaussian_filter(one_hot, LABEL_BLUR_MM[info.region] / spacing_zyx)
+        fractions[info.region][where] = blurred[mask[region]]
+    total = np.maximum(sum(fractions.values()), 1.0)
+    return {name: value / total for name, value in fractions.items()}
+
+
+def _acquire(
+    anatomy: _Anatomy, label: np.ndarray, brain: Brain, options: PhantomOptions, rng: np.random.Generator
+) -> dict[str, sitk.Image]:
+    """The four contrasts (int16 images on the brain's full grid) of the anatomy plus lesion
+    (``label`` on the anatomy's box)."""
+    mask = anatomy.mask
+    spacing = np.asarray(brain.spacing_mm[::-1])
+    lesion = _lesion_fractions(label, mask, spacing)
+    tumor = sum(lesion.values())
+    gm, wm = anatomy.gm[mask], anatomy.wm[mask]
+    tissue = {"csf": np.clip(1.0 - gm - wm, 0.0, 1.0), "gm": gm, "wm": wm}
+    fractions = {**{name: value * (1.0 - tumor) for name, value in tissue.items()}, **lesion}
+
+    axes = [np.arange(s.start, s.stop, dtype=np.float32) for s in anatomy.box]
+    texture = SmoothRandomField.draw(rng, anatomy.shape, tuple(TEXTURE_CONTROL_MM / spacing)).on_grid(*axes)[0][mask]
+    images = {}
+    for contrast in CONTRASTS:
+        sequence = SEQUENCES[contrast]
+        brightest = max(class_signal(CLASS_PARAMETERS[name], sequence) for name in TISSUES)
+        signal = synthesize(fractions, sequence, texture)
+        bias = SmoothRandomField.draw(rng, anatomy.shape, tuple(BIAS_CONTROL_MM / spacing)).on_grid(*axes)[0][mask]
+        signal *= np.exp(np.float32(options.bias_field) * bias)
+        signal = add_rician_noise(signal, options.noise_percent / 100.0 * brightest, rng)
+        gain = options.intensity_scale / brightest * rng.uniform(*SCANNER_GAIN_RANGE)
+        volume = np.zeros(mask.shape, np.int16)
+        # At least 1 inside the brain: the brain is exactly the non-zero voxels, as in BraTS.
+        volume[mask] = np.clip(np.rint(signal * gain), 1, np.iinfo(np.int16).max)
+        images[contrast] = copy_geometry(anatomy.full(volume), brain.t1)
+    return images
+
+
+DEFAULT_BRAIN_ID = "DefaultBrain"
+
+
+def default_brain_phantom(resolution_mm: float = 1.0) -> PhantomCase:
+    """The built-in default brain: the healthy phantom of case seed 0 (MNI152-based, T1, T1c, T2,
+    FLAIR, int16, brain mask, empty label) at ``resolution_mm`` (1 or 2 mm), with its tissue maps."""
+    options = PhantomOptions(resolution_mm=resolution_mm, healthy=True)
+    return make_phantom_case(0, options, case_id=DEFAULT_BRAIN_ID)
+
+
+def default_brain_case(resolution_mm: float = 1.0) -> Case:
+    """The :class:`Case` of :func:`default_brain_phantom`."""
+    return default_brain_phantom(resolution_mm).case

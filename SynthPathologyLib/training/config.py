@@ -1,0 +1,121 @@
+"""Training configuration: defaults, a YAML file, command-line overrides; saved into the run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..core.errors import SynthPathologyError
+from ..networks.pix2pix import NetworkConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (paths excepted, these are saved in ``config.yaml``).
+
+    Sizes are voxels (z, y, x); ``margin_mm`` in mm. ``steps`` counts optimizer steps of the
+    generator (one discriminator step each). ``deterministic`` makes CUDA use reproducible kernels
+    (a resumed run repeats the losses of an uninterrupted one); on CPU runs are reproducible anyway.
+    """
+
+    pathology: str = "glioma"
+    steps: int = 2000
+    batch_size: int = 2
+    patch_size: tuple[int, int, int] = (64, 64, 64)
+    margin_mm: float = 6.0
+    healthy_fraction: float = 0.25
+    validation_cases: int = 1
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    adversarial: str = "least_squares"
+    adversarial_weight: float = 1.0
+    l1_weight: float = 100.0
+    lesion_l1_weight: float = 5.0
+    ema_decay: float = 0.999
+    precision: str = "bf16"
+    validate_every: int = 200
+    checkpoint_every: int = 200
+    seed: int = 0
+    deterministic: bool = True
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    def __post_init__(self) -> None:
+        self._coerce_scalars()
+        if isinstance(self.network, dict):
+            self.network = NetworkConfig(**self.network)
+        self.patch_size = tuple(int(v) for v in self.patch_size)
+        self.betas = tuple(float(v) for v in self.betas)
+        checks = [
+            (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (len(self.patch_size) == 3, f"patch_size needs 3 values, got {self.patch_size}"),
+            (all(p % self.network.patch_multiple == 0 and p > 0 for p in self.patch_size),
+             f"patch_size {self.patch_size} must be positive multiples of {self.network.patch_multiple}"),
+            (0 <= self.healthy_fraction <= 1, f"healthy_fraction must be in [0, 1], got {self.healthy_fraction}"),
+            (self.adversarial in ("least_squares", "hinge"), f"adversarial must be least_squares or hinge, got {self.adversarial!r}"),
+            (self.precision in ("bf16", "fp16", "fp32"), f"precision must be bf16, fp16 or fp32, got {self.precision!r}"),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
+            (self.validation_cases >= 0, f"validation_cases must be >= 0, got {self.validation_cases}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SynthPathologyError(f"training config: {message}")
+
+    def _coerce_scalars(self) -> None:
+        """Give YAML values the defaults' types ("1e-3" is a string in YAML 1.1; 1 is an int)."""
+        for f in dataclasses.fields(self):
+            default = f.default
+            if isinstance(default, (bool, int, float, str)) and not isinstance(getattr(self, f.name), type(default)):
+                try:
+                    setattr(self, f.name, type(default)(getattr(self, f.name)))
+                except (TypeError, ValueError):
+                    raise SynthPathologyError(
+                        f"training config: {f.name} must be a {type(default).__name__}, got {getattr(self, f.name)!r}"
+                    ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["patch_size"] = list(self.patch_size)
+        data["betas"] = list(self.betas)
+        data["network"] = {k: list(v) if isinstance(v, tuple) else v for k, v in data["network"].items()}
+        return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults, updated by the YAML file at ``path`` (if any), then by ``key=value`` overrides
+    (values parsed as YAML; nested keys with dots, e.g. ``network.channels=[8,16,32,64]``)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise SynthPathologyError(f"{path}: cannot read training config ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise SynthPathologyError(f"{path}: a training config must be a YAML mapping")
+        data.update(loaded)
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SynthPathologyError(f"override {item!r} must look like key=value")
+        target = data
+        *parents, leaf = key.strip().split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = yaml.safe_load(value)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SynthPathologyError(f"unknown training settings {unknown} (known: {', '.join(sorted(known))})")
+    try:
+        return TrainConfig(**data)
+    except TypeError as exc:
+        raise SynthPathologyError(f"training config: {exc}") from None
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")

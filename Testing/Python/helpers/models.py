@@ -1,0 +1,28 @@
+"""A tiny, untrained but real MONAI generator saved as a model folder, and a seed point inside a
+phantom brain: what the synthesis, command-line and evaluation tests share."""
+
+from __future__ import annotations
+
+import torch
+
+from SynthPathologyLib.core.case import Case
+from SynthPathologyLib.models.generator import ModelCard, save_model
+from SynthPathologyLib.networks.pix2pix import ChannelLayout, NetworkConfig, build_generator
+
+TINY = NetworkConfig(channels=(4, 8, 16), strides=(2, 2))
+
+
+def save_tiny_model(folder, spacing=(2.0, 2.0, 2.0), patch=(32, 32, 32)):
+    """Write a model folder holding a small untrained generator (seeded weights) for gliomas."""
+    torch.manual_seed(0)
+    card = ModelCard(model_id="tiny", pathology="glioma", contrasts=["t1", "t1c", "t2", "flair"],
+                     patch_size=list(patch), spacing_mm=list(spacing), margin_mm=4.0,
+                     network={"channels": list(TINY.channels), "strides": list(TINY.strides)})
+    generator = build_generator(TINY, ChannelLayout(4, 3))
+    return save_model(folder, generator, card)
+
+
+def seed_in_white_matter(case: Case) -> tuple[float, float, float]:
+    """A brain point well inside the left hemisphere (LPS mm)."""
+    return case.reference.TransformContinuousIndexToPhysicalPoint(
+        [s / 2 + d for s, d in zip(case.reference.GetSize(), (12 / 2, 0, 10 / 2))])

@@ -1,0 +1,118 @@
+"""Running ``synthpathology app`` for browser tests: a server subprocess on a free port, and
+Debian's chromium driven by playwright.
+
+Chromium missing is a failure, not a skip: ``Testing/install_browser.sh`` installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+VIEWPORT = {"width": 1400, "height": 900}
+STARTUP_TIMEOUT_S = 240  # imports torch, MONAI, VTK and MRML: slow on a busy 2-core machine
+REPOSITORY = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def app_server(args: list[str], log_path: Path):
+    """Start ``synthpathology app ARGS --port P`` and yield its URL once it accepts connections;
+    stop it (SIGINT, then kill) afterwards. Fails with the server's log if it exits early."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "SynthPathologyLib", "app", *args, "--port", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"app did not start (exit {process.poll()}):\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/", process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def chromium_page():
+    """A page in headless Debian chromium (fails when chromium is not installed)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run Testing/install_browser.sh")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)  # the page renders slowly while the server is busy
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+        finally:
+            browser.close()
+
+
+def state(page, name: str):
+    """A value of the app's trame state, as the page holds it."""
+    return page.evaluate("name => window.trame.state.get(name)", name)
+
+
+def wait_until(page, condition: str, timeout_s: float = 120) -> None:
+    """Wait until the JavaScript ``condition`` on ``s`` (the trame state getter) holds."""
+    page.wait_for_function(
+        f"() => {{ const s = n => window.trame && window.trame.state && window.trame.state.get(n); return {condition}; }}",
+        timeout=timeout_s * 1000,
+    )
+
+
+def wait_idle(page, timeout_s: float = 180) -> None:
+    """Wait until the page shows its four views, the app has a case (or reading case) and no work
+    runs."""
+    wait_until(page, "document.querySelectorAll('img.image-display-area').length === 4"
+                     " && (s('case_id') || s('progress_text')) && !s('busy')", timeout_s)
+
+
+def view_area(page, index: int):
+    """The element of the index-th view (0 axial, 1 coronal, 2 sagittal, 3 3D): the image's
+    container, whose size is the render window's."""
+    return page.locator("img.image-display-area").nth(index).locator("xpath=..")
+
+
+def grey_pixels(page, element, center_xy: tuple[float, float], half_px: int):
+    """Grey values (0-255) of a (2 half + 1)^2 pixel screenshot of ``element`` around
+    ``center_xy`` (pixels from the element's top-left)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    box = element.bounding_box()
+    clip = {"x": box["x"] + center_xy[0] - half_px, "y": box["y"] + center_xy[1] - half_px,
+            "width": 2 * half_px + 1, "height": 2 * half_px + 1}
+    return np.asarray(Image.open(BytesIO(page.screenshot(clip=clip))).convert("L"), dtype=float)

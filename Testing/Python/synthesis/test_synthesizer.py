@@ -1,0 +1,127 @@
+"""Synthesis invariants, with a real (untrained, small) MONAI generator saved and loaded as a
+model folder: only the synthesis region changes, the grid, dtype and scale are kept, results are
+deterministic per seed, the lesion lands at the seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from helpers.models import save_tiny_model, seed_in_white_matter
+
+from SynthPathologyLib.core.case import Case
+from SynthPathologyLib.core.errors import CaseError
+from SynthPathologyLib.core.image_io import same_grid
+from SynthPathologyLib.lesions.placement import core_centroid_lps
+from SynthPathologyLib.lesions.spec import LesionSpec
+from SynthPathologyLib.models.generator import ModelFileError, load_model
+from SynthPathologyLib.synthesis.synthesizer import Synthesizer
+
+
+@pytest.fixture(scope="module")
+def synthesizer(tmp_path_factory) -> Synthesizer:
+    return Synthesizer(save_tiny_model(tmp_path_factory.mktemp("model")), device="cpu")
+
+
+def arrays(case: Case) -> dict[str, np.ndarray]:
+    return {c: sitk.GetArrayFromImage(i) for c, i in case.images.items()}
+
+
+def test_only_the_synthesis_region_changes_and_the_grid_dtype_are_kept(synthesizer, healthy_case):
+    spec = LesionSpec(center_lps=seed_in_white_matter(healthy_case), diameters_mm=(24, 20, 22), random_seed=1)
+    result = synthesizer.synthesize(healthy_case, spec)
+    region = sitk.GetArrayFromImage(result.region) > 0
+    assert region.any()
+    before, after = arrays(healthy_case), arrays(result.case)
+    for contrast in before:
+        assert same_grid(result.case.images[contrast], healthy_case.images[contrast])
+        assert after[contrast].dtype == before[contrast].dtype
+        np.testing.assert_array_equal(after[contrast][~region], before[contrast][~region])
+        assert not np.array_equal(after[contrast][region], before[contrast][region])
+    assert np.linalg.norm(core_centroid_lps(result.label) - np.array(spec.center_lps)) < 3.0
+
+
+def test_same_seed_same_result_other_seed_other_lesion(synthesizer, healthy_case):
+    spec = LesionSpec(center_lps=seed_in_white_matter(healthy_case), diameters_mm=(20, 20, 20), random_seed=3)
+    first = arrays(synthesizer.synthesize(healthy_case, spec).case)
+    again = arrays(synthesizer.synthesize(healthy_case, spec).case)
+    other = synthesizer.synthesize(healthy_case, LesionSpec(spec.center_lps, spec.diameters_mm, random_seed=4))
+    for contrast in first:
+        np.testing.assert_array_equal(first[contrast], again[contrast])
+    assert not np.array_equal(first["flair"], arrays(other.case)["flair"])
+
+
+def test_input_spacing_other_than_the_models_is_resampled(tmp_path, healthy_case):
+    synthesizer = Synthesizer(save_tiny_model(tmp_path / "m", spacing=(1.5, 1.5, 1.5)), device="cpu")
+    spec = LesionSpec(center_lps=seed_in_white_matter(healthy_case), diameters_mm=(20, 20, 20))
+    result = synthesizer.synthesize(healthy_case, spec)
+    region = sitk.GetArrayFromImage(result.region) > 0
+    before, after = arrays(healthy_case), arrays(result.case)
+    np.testing.assert_array_equal(after["t1"][~region], before["t1"][~region])
+    assert not np.array_equal(after["t1"][region], before["t1"][region])
+
+
+def test_lesion_larger_than_a_patch_uses_a_sliding_window(tmp_path, healthy_case):
+    synthesizer = Synthesizer(save_tiny_model(tmp_path / "m", patch=(16, 16, 16)), device="cpu")
+    spec = LesionSpec(center_lps=seed_in_white_matter(healthy_case), diameters_mm=(40, 36, 36))
+    result = synthesizer.synthesize(healthy_case, spec)
+    region = sitk.GetArrayFromImage(result.region) > 0
+    extent = [np.ptp(idx) + 1 for idx in np.nonzero(region)]
+    assert max(extent) > 16
+    changed = arrays(result.case)["t2"] != arrays(healthy_case)["t2"]
+    assert changed[region].mean() > 0.9
+
+
+def test_remove_lesion_repaints_the_lesion_region(synthesizer, tumor_case):
+    tumor = tumor_case
+    result = synthesizer.remove_lesion(tumor)
+    assert not sitk.GetArrayViewFromImage(result.label).any()
+    region = sitk.GetArrayFromImage(result.region) > 0
+    assert region[sitk.GetArrayViewFromImage(tumor.label) > 0].all()
+    np.testing.assert_array_equal(arrays(result.case)["t1c"][~region], arrays(tumor)["t1c"][~region])
+    assert result.provenance["operation"] == "remove"
+
+
+def test_remove_lesion_without_a_label_is_refused(synthesizer, healthy_case):
+    no_label = Case(dict(healthy_case.images), case_id="H")
+    with pytest.raises(CaseError, match="case H: no lesion label to remove"):
+        synthesizer.remove_lesion(no_label)
+
+
+def test_provenance_names_the_model_and_its_hash(synthesizer, healthy_case):
+    spec = LesionSpec(center_lps=seed_in_white_matter(healthy_case), diameters_mm=(16, 16, 16), random_seed=9)
+    provenance = synthesizer.synthesize(healthy_case, spec).provenance
+    assert provenance["model_id"] == "tiny"
+    assert len(provenance["model_sha256"]) == 64
+    assert provenance["random_seed"] == 9
+    assert tuple(provenance["lesion"]["center_lps"]) == spec.center_lps
+
+
+def test_model_folder_round_trip_gives_identical_outputs(tmp_path):
+    folder = save_tiny_model(tmp_path / "m")
+    first, second = load_model(folder), load_model(folder)
+    x = torch.randn(1, 9, 16, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(first.generator(x), second.generator(x), rtol=0, atol=0)
+    assert first.sha256 == second.sha256
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda card: card.update(patch_size=[32, 32]), "patch_size must be three positive integers"),
+        (lambda card: card.update(evil="x"), "unknown fields"),
+        (lambda card: card.pop("pathology"), "missing fields"),
+        (lambda card: card.update(network={"channels": [4, 8, 16, 32], "strides": [2, 2]}), "weights do not fit|bad network"),
+    ],
+)
+def test_bad_model_cards_are_refused(tmp_path, edit, message):
+    import json
+
+    folder = save_tiny_model(tmp_path / "m")
+    card = json.loads((folder / "model_card.json").read_text())
+    edit(card)
+    (folder / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFileError, match=message):
+        load_model(folder)

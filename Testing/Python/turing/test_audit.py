@@ -1,0 +1,145 @@
+"""The blinding audit: silent on a correctly built package, loud on every leak a careless package has."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nibabel
+import numpy as np
+import pytest
+from helpers.turing import make_package
+
+from SynthPathologyLib.cli.main import main
+from SynthPathologyLib.turing import audit_package, load_key, open_package
+from SynthPathologyLib.turing.create import FIXED_MTIME
+from SynthPathologyLib.turing.study_package import MANIFEST_NAME
+
+DESCRIP_OFFSET = 148  # NIfTI-1 header: 80-byte description
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    return make_package(tmp_path_factory.mktemp("audit"), 3, 3)
+
+
+@pytest.fixture
+def package(built, tmp_path) -> Path:
+    return Path(shutil.copytree(built[0], tmp_path / "package"))
+
+
+def case_ids(package: Path, truth: str | None = None, key: Path | None = None) -> list[str]:
+    ids = [c["id"] for c in json.loads((package / MANIFEST_NAME).read_text())["cases"]]
+    if truth is None:
+        return ids
+    answer = load_key(key).truth
+    return [c for c in ids if answer[c] == truth]
+
+
+def rewrite(path: Path, data: bytes) -> None:
+    """Replace a file's bytes but keep its fixed time, so each test shows one leak."""
+    path.write_bytes(data)
+    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+
+
+def set_description(path: Path, text: bytes) -> None:
+    data = bytearray(path.read_bytes())
+    data[DESCRIP_OFFSET:DESCRIP_OFFSET + 80] = text.ljust(80, b"\0")
+    rewrite(path, bytes(data))
+
+
+def rename_file(package: Path, case: str) -> None:
+    (package / "cases" / case / "t1.nii").rename(package / "cases" / case / "t1_BraTS.nii")
+    manifest = json.loads((package / MANIFEST_NAME).read_text())
+    next(c for c in manifest["cases"] if c["id"] == case)["files"]["t1"] = f"cases/{case}/t1_BraTS.nii"
+    (package / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+
+def compress(path: Path) -> None:
+    rewrite(path, gzip.compress(path.read_bytes()))
+
+
+def as_float32(path: Path) -> None:
+    image = nibabel.load(path)
+    data = np.asanyarray(image.dataobj).astype(np.float32)
+    header = image.header.copy()
+    header.set_data_dtype(np.float32)
+    nibabel.save(nibabel.Nifti1Image(data, image.affine, header), path)
+    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+
+
+def reverse_case_order(package: Path) -> None:
+    manifest = json.loads((package / MANIFEST_NAME).read_text())
+    manifest["cases"].reverse()
+    (package / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+
+def test_audit_passes_on_a_built_package(built, capsys):
+    package, key = built
+    for key_path in (None, key):
+        report = audit_package(package, key_path)
+        assert report.ok, report.leaks
+        assert report.n_cases == 6 and report.n_properties > 100
+    assert main(["turing", "audit", str(package), "--key", str(key)]) == 0
+    assert "blind" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "tamper, leaking",
+    [
+        (lambda p, c: rename_file(p, c), ["t1: file name", "folder: entries"]),
+        (lambda p, c: set_description(p / "cases" / c / "flair.nii", b"pix2pix generator v2"),
+         ["flair: header descrip"]),
+        (lambda p, c: compress(p / "cases" / c / "t2.nii"), ["t2: file size", "t2: compression"]),
+        (lambda p, c: rewrite(p / "cases" / c / "t1c.nii", (p / "cases" / c / "t1c.nii").read_bytes() + b"\0" * 16),
+         ["t1c: file size"]),
+        (lambda p, c: as_float32(p / "cases" / c / "t1.nii"),
+         ["t1: header datatype", "t1: header bitpix", "t1: file size"]),
+        (lambda p, c: os.utime(p / "cases" / c / "t1.nii"), ["t1: modification time"]),
+        (lambda p, c: (p / "cases" / c / "provenance.json").write_text("{}"),
+         ["provenance.json", "folder: entries", "folder: modification time"]),
+        (lambda p, c: (p / "readers" / "notes.txt").write_text("case 1 is synthetic"), ["readers/notes.txt"]),
+        (lambda p, c: (p / "key.json").write_text("{}"), ["key.json"]),
+        (lambda p, c: reverse_case_order(p), ["manifest.json"]),
+    ],
+    ids=["name", "header", "compressed", "size", "dtype", "mtime", "extra-file", "readers-file", "key-copy", "order"],
+)
+def test_audit_fails_on_a_leaky_package(package, tamper, leaking, capsys):
+    tamper(package, case_ids(package)[1])
+    report = audit_package(package)
+    assert not report.ok
+    found = " | ".join(str(leak) for leak in report.leaks)
+    for what in leaking:
+        assert what in found
+    assert main(["turing", "audit", str(package)]) == 1
+    assert "LEAK" in capsys.readouterr().out
+
+
+def test_with_the_key_a_leak_is_related_to_the_truth(package, built):
+    key = built[1]
+    for case in case_ids(package, "synthetic", key):  # a careless package: synthetic cases compressed
+        compress(package / "cases" / case / "t1.nii")
+    leaks = {leak.what: leak.detail for leak in audit_package(package, key).leaks}
+    assert leaks["t1: file size"].startswith("tells real from synthetic perfectly")
+    assert "differs between cases" in audit_package(package).leaks[0].detail
+
+
+def test_with_the_key_source_names_are_found_anywhere_visible(package, built):
+    key = load_key(built[1])
+    source = Path(next(iter(key.sources.values()))).name
+    for path in (package / "cases").rglob("*.nii"):  # the same text in every header: no difference to spot
+        set_description(path, source.encode())
+    assert audit_package(package).ok
+    leaks = audit_package(package, built[1]).leaks
+    assert leaks and all(f"mentions source case {source!r}" in leak.detail for leak in leaks)
+
+
+def test_audit_refuses_a_key_of_another_package(package, built, tmp_path):
+    other = json.loads(built[1].read_text())
+    other["package_id"] = "f" * 32
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["turing", "audit", str(package), "--key", str(tmp_path / "other.json")]) == 2
+    assert open_package(package).manifest.package_id != other["package_id"]

@@ -1,0 +1,147 @@
+"""The browser front end's lesion mode, in Debian's chromium against a real ``synthpathology app``
+server (trame-slicer, MRML, the shipped model): the page loads a case, a click in the axial view
+places the seed where the view's geometry says, Generate shows the synthetic lesion, the result
+downloads as a BraTS case, and bad uploads are refused while the server keeps working.
+
+The case is a 2 mm healthy phantom (about 100 x 116 x 94 voxels) written by a fixture.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from helpers.web import app_server, chromium_page, grey_pixels, state, view_area, wait_idle, wait_until
+from playwright.sync_api import expect
+
+from SynthPathologyLib.io.brats import write_brats_case
+
+AXIAL = 0
+
+
+@pytest.fixture(scope="module")
+def lesion_app(healthy_case, tmp_path_factory):
+    """(url, data folder) of an app serving the 2 mm phantom case."""
+    root = tmp_path_factory.mktemp("web_lesion")
+    case_folder = write_brats_case(healthy_case, root / "Phantom-healthy")
+    data = root / "data"
+    with app_server(["--case", str(case_folder), "--data", str(data)], root / "server.log") as (url, _process):
+        yield url, data
+
+
+@pytest.fixture(scope="module")
+def page(lesion_app):
+    url, _ = lesion_app
+    with chromium_page() as page:
+        page.goto(url)
+        wait_idle(page)
+        yield page
+
+
+def test_page_shows_the_case_and_the_views(page):
+    expect(page.get_by_text("Case: Phantom-healthy")).to_be_visible()
+    assert page.locator("img.image-display-area").count() == 4
+    assert sorted(state(page, "slice_xy_to_ras")) == ["Green", "Red", "Yellow"]
+
+
+def test_click_places_the_seed_and_generate_shows_the_lesion(page):
+    page.get_by_label("Generate on every click").uncheck()  # look at the seed alone first
+    axial = view_area(page, AXIAL)
+    box = axial.bounding_box()
+    click = (0.42 * box["width"], 0.45 * box["height"])  # left-frontal white matter of the phantom
+    axial.click(position={"x": click[0], "y": click[1]})
+    wait_until(page, "s('seed_ras')")
+
+    # The seed is the clicked pixel through the axial slice node's XYToRAS (origin bottom-left).
+    xy_to_ras = np.reshape(state(page, "slice_xy_to_ras")["Red"], (4, 4))
+    expected = (xy_to_ras @ [click[0], box["height"] - click[1], 0.0, 1.0])[:3]
+    pixel_mm = np.linalg.norm(xy_to_ras[:3, 0])
+    np.testing.assert_allclose(state(page, "seed_ras"), expected, atol=1.5 * pixel_mm + 0.05)
+
+    page.wait_for_timeout(1000)  # the ROI's frame
+    before = grey_pixels(page, axial, click, 20)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_until(page, "s('has_result') && !s('busy')")
+    page.wait_for_timeout(1000)
+    after = grey_pixels(page, axial, click, 20)
+    assert np.abs(after - before).mean() > 8, "no synthetic lesion around the seed"
+    assert state(page, "error") == ""
+
+    page.get_by_role("button", name="Original", exact=True).click()
+    page.wait_for_timeout(1500)
+    original = grey_pixels(page, axial, click, 20)
+    assert np.abs(original - before).mean() < np.abs(after - before).mean() / 3, "Original still shows the lesion"
+    page.get_by_role("button", name="Synthetic", exact=True).click()
+
+
+def test_download_is_a_brats_case_with_provenance(page, lesion_app):
+    wait_until(page, "s('has_result') && !s('busy')")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download case (.zip)").click()
+    download = download_info.value
+    assert download.suggested_filename == "Phantom-healthy-synth-seed0.zip"
+    with zipfile.ZipFile(io.BytesIO(download.path().read_bytes())) as archive:
+        names = sorted(archive.namelist())
+        provenance = archive.read("Phantom-healthy-synth-seed0/provenance.json")
+    prefix = "Phantom-healthy-synth-seed0/Phantom-healthy-synth-seed0-"
+    assert names == sorted([f"{prefix}{s}.nii.gz" for s in ("t1n", "t1c", "t2w", "t2f", "seg")]
+                           + ["Phantom-healthy-synth-seed0/provenance.json"])
+    assert b'"random_seed"' in provenance
+    _, data = lesion_app
+    assert not any((data / "downloads").iterdir()), "download folders must not pile up"
+
+
+def test_bad_uploads_get_a_message_and_the_server_keeps_working(page, tmp_path):
+    upload = page.locator("input[type=file]")
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not an image")
+    upload.set_input_files(str(text_file))
+    wait_until(page, "s('error')")
+    assert "notes.txt: not an image file" in state(page, "error")
+    expect(page.locator(".error-banner")).to_be_visible()
+
+    corrupt = []
+    for suffix in ("t1n", "t1c", "t2w", "t2f"):
+        path = tmp_path / f"Broken-{suffix}.nii.gz"
+        path.write_bytes(b"\x1f\x8b garbage, not a NIfTI file")
+        corrupt.append(str(path))
+    page.evaluate("() => window.trame.state.set('error', '')")
+    upload.set_input_files(corrupt)
+    wait_until(page, "s('error') && !s('busy')")
+    message = state(page, "error")
+    assert message.startswith("Broken-t1n.nii.gz: cannot read image"), message
+    assert "/" not in message.split(":")[0], "the message must not show server paths"
+
+    # Still serving: another variant is generated on the case that was open.
+    page.get_by_role("button", name="Next variant").click()
+    wait_until(page, "s('random_seed') == 1 && s('has_result') && !s('busy')")
+    assert state(page, "case_id") == "Phantom-healthy"
+    assert state(page, "error") == ""
+    assert state(page, "download_name") == "Phantom-healthy-synth-seed1.zip"
+
+
+# In one page task: the opacity goes to the server (the page then waits for its reply), the edema
+# extent and random seed change (held back until that reply), and Generate is clicked.
+CHANGE_AND_GENERATE = """() => {
+    window.trame.state.set('opacity', 0.9);
+    window.trame.state.set('edema_mm', 3);
+    window.trame.state.set('random_seed', 7);
+    document.querySelector('.generate-button').click();
+}"""
+
+
+def test_generate_uses_the_settings_on_screen_when_clicked(page):
+    wait_until(page, "s('has_result') && !s('busy')")
+    previous = state(page, "result_id")
+    page.evaluate(CHANGE_AND_GENERATE)
+    wait_until(page, f"s('result_id') > {previous} && !s('busy')")
+    assert state(page, "download_name") == "Phantom-healthy-synth-seed7.zip"
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download case (.zip)").click()
+    with zipfile.ZipFile(io.BytesIO(download_info.value.path().read_bytes())) as archive:
+        provenance = json.loads(archive.read("Phantom-healthy-synth-seed7/provenance.json"))
+    assert provenance["random_seed"] == 7
+    assert provenance["lesion"]["composition"]["edema_extent_mm"] == 3.0
