@@ -14,18 +14,18 @@ TORCH_IMPORT = "torch"
 
 REQUIREMENTS: dict[str, str] = {
     # import name -> pip requirement
-    "numpy": "numpy>=1.26",
+    "numpy": "numpy>=1.26,<3",
     "SimpleITK": "SimpleITK>=2.3,<3",
-    "nibabel": "nibabel>=5",
-    "nilearn": "nilearn>=0.10",
-    "tqdm": "tqdm>=4.60",
+    "nibabel": "nibabel>=5,<6",
+    "nilearn": "nilearn>=0.10,<1",
+    "tqdm": "tqdm>=4.60,<5",
     "monai": "monai>=1.5,<1.7",
-    "safetensors": "safetensors>=0.4",
-    "yaml": "PyYAML>=6",
-    "scipy": "scipy>=1.15",
-    "sklearn": "scikit-learn>=1.3",
-    "statsmodels": "statsmodels>=0.14",
-    "matplotlib": "matplotlib>=3.9",
+    "safetensors": "safetensors>=0.4,<1",
+    "yaml": "PyYAML>=6,<7",
+    "scipy": "scipy>=1.15,<2",
+    "sklearn": "scikit-learn>=1.3,<2",
+    "statsmodels": "statsmodels>=0.14,<1",
+    "matplotlib": "matplotlib>=3.9,<4",
 }
 
 

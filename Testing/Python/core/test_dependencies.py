@@ -1,14 +1,34 @@
-"""The requirements the Slicer module installs inside Slicer are those of pyproject.toml."""
+"""Installs stay green: the requirements the Slicer module installs inside Slicer are those of
+pyproject.toml, every range has an upper bound, and constraints.txt pins every requirement at a
+version inside its range, which the README's test command (and so CI) installs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import tomllib
+from packaging.requirements import Requirement
 
 from SynthPathologyLib.core.dependencies import REQUIREMENTS, missing_requirements, torch_missing
 
-PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
+ROOT = Path(__file__).resolve().parents[3]
+PYPROJECT = ROOT / "pyproject.toml"
+
+
+def declared_requirements() -> list[Requirement]:
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    return [Requirement(r) for r in project["dependencies"] + extras]
+
+
+def pinned_versions() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
 
 
 def test_slicer_requirements_match_pyproject():
@@ -19,3 +39,23 @@ def test_slicer_requirements_match_pyproject():
 
 def test_nothing_is_missing_in_the_test_environment():
     assert missing_requirements() == [] and not torch_missing()
+
+
+def test_every_requirement_is_bounded_above():
+    for requirement in declared_requirements():
+        operators = {spec.operator for spec in requirement.specifier}
+        assert operators & {"<", "<=", "==", "~="}, f"{requirement} has no upper bound"
+
+
+def test_constraints_pin_every_requirement_inside_its_range():
+    pins = pinned_versions()
+    for requirement in declared_requirements():
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"{requirement.name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name]), f"constraints.txt pins {name}=={pins[name]}, outside {requirement}"
+
+
+def test_ci_runs_the_readme_test_command_with_the_constraints():
+    command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert command in (ROOT / "README.md").read_text()
+    assert "-c constraints.txt" in command and "python3 -m pytest" in command
