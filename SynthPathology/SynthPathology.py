@@ -3,6 +3,9 @@
 Slicer's scripted-module layout: Module (metadata, sample data), parameter node, Widget (loads
 Resources/UI/SynthPathology.ui and only wires it to the Logic), Logic (calls SynthPathologyLib.mrml,
 which holds all the work and runs headless too), Test (the whole workflow on the default brain).
+
+Generate, Save and Remove run as SynthPathologyLib.mrml jobs: the heavy part in a worker thread; a
+QTimer polls the job, which applies each result on the main thread; Cancel stops after the current step.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._observedSeed = None
+        self._job = None  # the SceneJob running, if any
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -117,6 +121,9 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SynthPathologyLogic()
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(100)  # ms between polls: progress stays live, the GUI idle
+        self._jobTimer.connect("timeout()", self._pollJob)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -126,11 +133,14 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.removeLesionButton.connect("clicked(bool)", self.onRemoveLesion)
         self.ui.saveCaseButton.connect("clicked(bool)", self.onSaveCase)
         self.ui.newSeedButton.connect("clicked(bool)", self.onNewSeed)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self._endJob()  # none yet: hides the progress widgets
         self.ui.diameterSlider.connect("valueChanged(double)", self.onDiameterChanged)
         self.ui.opacitySlider.connect("valueChanged(double)", self.logic.setOverlayOpacity)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        self._endJob()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -143,6 +153,7 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self._endJob()  # its results must not reach the next scene
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -171,11 +182,12 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _updateButtons(self, caller=None, event=None) -> None:
         params = self._parameterNode
+        idle = self._job is None
         ready = bool(params and all(getattr(params, c) for c in CONTRASTS) and params.seed)
-        self.ui.generateButton.enabled = ready
+        self.ui.generateButton.enabled = ready and idle
         self.ui.generateButton.toolTip = "Synthesize a lesion at the seed" if ready else "Select the four contrasts and place a seed"
-        self.ui.removeLesionButton.enabled = bool(params and params.lesionSegmentation and params.t1)
-        self.ui.saveCaseButton.enabled = ready
+        self.ui.removeLesionButton.enabled = bool(params and params.lesionSegmentation and params.t1) and idle
+        self.ui.saveCaseButton.enabled = ready and idle
         self._observeSeed(params.seed if params else None)
 
     def _observeSeed(self, seed) -> None:
@@ -202,39 +214,64 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.seed.SetRadiusXYZ(*(diameter / 2,) * 3)
 
     def onGenerate(self) -> None:
-        if not self.logic.ensureDependencies():
-            return
-        with slicer.util.tryWithErrorDisplay("Lesion synthesis failed.", waitCursor=True):
-            result = self.logic.generate(self._parameterNode)
-            self._parameterNode.lesionSegmentation = result.segmentation_node
-            self.ui.statusLabel.text = _describe(result.provenance)
+        self._startJob(self.logic.generate)
 
     def onRemoveLesion(self) -> None:
-        if not self.logic.ensureDependencies():
-            return
-        with slicer.util.tryWithErrorDisplay("Lesion removal failed.", waitCursor=True):
-            result = self.logic.removeLesion(self._parameterNode)
-            self.ui.statusLabel.text = _describe(result.provenance)
+        self._startJob(self.logic.removeLesion)
 
     def onSaveCase(self) -> None:
-        if not self.logic.ensureDependencies():
+        self._startJob(self.logic.saveVariants)
+
+    def onCancel(self) -> None:
+        self._job.cancel()
+        self.ui.statusLabel.text = f"{self._job.title}: stopping after the current step…"
+
+    def _startJob(self, makeJob) -> None:
+        """Build the job here (it reads the nodes now), start its worker and poll it with the timer."""
+        if self._job is not None or not self.logic.ensureDependencies():
             return
-        params = self._parameterNode
-        dialog = slicer.util.createProgressDialog(
-            labelText="Synthesizing and saving variants...", maximum=params.variants, windowTitle="SynthPathology"
-        )
+        with slicer.util.tryWithErrorDisplay("SynthPathology could not start.", waitCursor=True):
+            self._job = makeJob(self._parameterNode)
+            self._job.start()
+            self.ui.progressBar.maximum = self._job.total if self._job.total > 1 else 0  # 0: busy indicator
+            self.ui.progressBar.value = 0
+            self.ui.cancelButton.visible = self._job.total > 1  # the step in flight cannot be interrupted
+            self.ui.progressBar.visible = True
+            self.ui.statusLabel.text = f"{self._job.title}…"
+            self._jobTimer.start()
+            self._updateButtons()
 
-        def progress(done: int, total: int) -> bool:
-            dialog.setValue(done)
-            slicer.app.processEvents()
-            return not dialog.wasCanceled
+    def _pollJob(self) -> None:
+        """Timer tick: the job applies a finished step to the scene here, on the main thread."""
+        job = self._job
+        job.poll()
+        self.ui.progressBar.value = job.done
+        if job.finished:
+            self._endJob()
+            self._showOutcome(job)
 
-        with slicer.util.tryWithErrorDisplay("Saving the case failed.", waitCursor=True):
-            try:
-                folders = self.logic.saveVariants(params, progress)
-            finally:
-                dialog.close()
-            self.ui.statusLabel.text = f"Saved {len(folders)} case folder(s) in {params.outputDirectory}"
+    def _showOutcome(self, job) -> None:
+        """How the job ended; a new lesion becomes the one Remove lesion acts on."""
+        if job.state.value == "failed":
+            self.ui.statusLabel.text = job.error
+            slicer.util.errorDisplay(job.error)
+        elif job.results and isinstance(job.results[0], Path):
+            stopped = " (cancelled)" if job.state.value == "cancelled" else ""
+            self.ui.statusLabel.text = f"Saved {len(job.results)} case folder(s) in {self._parameterNode.outputDirectory}{stopped}"
+        elif job.results:
+            if job.results[0].spec is not None:  # a synthesis, not a removal
+                self._parameterNode.lesionSegmentation = job.results[0].segmentation_node
+            self.ui.statusLabel.text = _describe(job.results[0].provenance)
+
+    def _endJob(self) -> None:
+        """Stop polling the job (a running one is cancelled, its results dropped); hide the progress."""
+        self._jobTimer.stop()
+        if self._job is not None:
+            self._job.cancel()
+        self._job = None
+        self.ui.progressBar.visible = False
+        self.ui.cancelButton.visible = False
+        self._updateButtons()
 
 
 def _describe(provenance: dict) -> str:
@@ -244,7 +281,12 @@ def _describe(provenance: dict) -> str:
 
 class SynthPathologyLogic(ScriptedLoadableModuleLogic):
     """GUI-free: what the Widget, the self-test and Python scripts call. All MRML work is done by
-    :mod:`SynthPathologyLib.mrml` on ``slicer.mrmlScene``."""
+    :mod:`SynthPathologyLib.mrml` on ``slicer.mrmlScene``; long work is returned as a SceneJob to
+    start and poll (or ``wait()`` for)."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._session = None
 
     def getParameterNode(self):
         return SynthPathologyParameterNode(super().getParameterNode())
@@ -297,12 +339,18 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
         params.seed = seed
         return seed
 
+    def session(self):
+        """The loaded model and the prepared case, kept between runs (made on first use: it needs torch)."""
+        if self._session is None:
+            from SynthPathologyLib.synthesis.session import SynthesisSession
+
+            self._session = SynthesisSession()
+        return self._session
+
     def _options(self, params) -> dict:
         """Settings shared by synthesis and removal."""
-        from SynthPathologyLib.mrml import load_synthesizer
-
-        model = load_synthesizer(params.modelPath or None, params.pathology, params.device)
-        return {"pathology": params.pathology, "model": model, "opacity": params.opacity}
+        return {"pathology": params.pathology, "model": params.modelPath or None, "device": params.device,
+                "opacity": params.opacity, "session": self.session()}
 
     def _lesionOptions(self, params) -> dict:
         """:meth:`_options` and the lesion's composition."""
@@ -317,29 +365,29 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
         return {**self._options(params), "composition": composition}
 
     def generate(self, params):
-        """Synthesize at the seed with the parameter node's settings; returns the SceneResult."""
-        from SynthPathologyLib.mrml import synthesize_in_scene
+        """A job (not started) that synthesizes at the seed with the parameter node's settings; its
+        result is the SceneResult."""
+        from SynthPathologyLib.mrml import SceneJob, synthesis_steps
 
-        return synthesize_in_scene(
-            slicer.mrmlScene, self.volumeNodes(params), params.seed, random_seed=params.randomSeed,
-            **self._lesionOptions(params),
-        )
+        steps = synthesis_steps(slicer.mrmlScene, self.volumeNodes(params), params.seed,
+                                random_seeds=[params.randomSeed], **self._lesionOptions(params))
+        return SceneJob("Synthesizing the lesion", steps)
 
     def removeLesion(self, params):
-        from SynthPathologyLib.mrml import remove_lesion_in_scene
+        """A job (not started) that repaints the lesion segmentation's voxels; its result is the SceneResult."""
+        from SynthPathologyLib.mrml import SceneJob, removal_step
 
-        return remove_lesion_in_scene(
-            slicer.mrmlScene, self.volumeNodes(params), params.lesionSegmentation, random_seed=params.randomSeed,
-            **self._options(params),
-        )
+        step = removal_step(slicer.mrmlScene, self.volumeNodes(params), params.lesionSegmentation,
+                            random_seed=params.randomSeed, **self._options(params))
+        return SceneJob("Removing the lesion", [step])
 
-    def saveVariants(self, params, progress=None) -> list[Path]:
-        from SynthPathologyLib.mrml import save_variants_from_scene
+    def saveVariants(self, params):
+        """A job (not started) that saves ``params.variants`` variants; its results: the case folders."""
+        from SynthPathologyLib.mrml import SceneJob, variant_steps
 
-        return save_variants_from_scene(
-            slicer.mrmlScene, self.volumeNodes(params), params.seed, params.outputDirectory,
-            variants=params.variants, first_seed=params.randomSeed, progress=progress, **self._lesionOptions(params),
-        )
+        steps = variant_steps(slicer.mrmlScene, self.volumeNodes(params), params.seed, params.outputDirectory,
+                              variants=params.variants, first_seed=params.randomSeed, **self._lesionOptions(params))
+        return SceneJob(f"Saving {params.variants} variant(s)", steps)
 
     def setOverlayOpacity(self, opacity: float) -> None:
         for composite in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
@@ -376,22 +424,27 @@ class SynthPathologyTest(ScriptedLoadableModuleTest):
 
         seed = logic.newSeed(params)
         seed.SetCenter(-26.0, -12.0, 28.0)  # RAS mm: left frontal white matter
-        result = logic.generate(params)
+        (result,) = self._finish(logic.generate(params))
         self.assertEqual(result.volume_nodes["flair"].GetName(), "DefaultBrain FLAIR (synthetic)")
         self.assertGreater(slicer.util.arrayFromSegmentBinaryLabelmap(result.segmentation_node, "ET", nodes["t1"]).sum(), 0)
         count = slicer.mrmlScene.GetNumberOfNodes()
         params.randomSeed = 1
-        logic.generate(params)
+        self._finish(logic.generate(params))
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
 
         params.outputDirectory = Path(tempfile.mkdtemp(prefix="SynthPathologyTest-"))
         params.variants = 2
-        folders = logic.saveVariants(params)
+        folders = self._finish(logic.saveVariants(params))
         self.assertEqual([f.name for f in folders], ["synthetic-v1", "synthetic-v2"])
         self.assertTrue(all((f / "provenance.json").is_file() for f in folders))
 
         params.lesionSegmentation = result.segmentation_node
-        removed = logic.removeLesion(params)
+        (removed,) = self._finish(logic.removeLesion(params))
         self.assertEqual(removed.provenance["operation"], "remove")
         logging.info("SynthPathology self-test passed; outputs in %s", params.outputDirectory)
         self.delayDisplay("Test passed")
+
+    def _finish(self, job) -> list:
+        """Run ``job`` (worker thread, results applied here) to its end; its results."""
+        self.assertEqual(job.wait().value, "done", job.error)
+        return job.results

@@ -8,12 +8,13 @@ Everything that is not Qt lives here and runs headless. Packages, by concern:
 - ``lesions``: lesion specs, sampling, placement and shapes
 - ``phantom``: the simulated brain (template brain, tissue maps, MR signal model, cases)
 - ``networks``: the Pix2Pix generator and discriminator, their conditioning and losses
-- ``synthesis``: painting and removing lesions with a trained generator
+- ``synthesis``: painting and removing lesions with a trained generator; a session keeps models loaded
 - ``training``: training the generator
 - ``models``: model folders (weights + model card) and checkpoints
 - ``evaluation``: fidelity and downstream usefulness of synthetic data
 - ``turing``: blinded real-vs-synthetic reading studies
-- ``mrml``: the bridge to Slicer scenes; ``web``: the browser app; ``cli``: the command line
+- ``mrml``: the bridge to Slicer scenes, with jobs that keep long work off the GUI thread
+- ``web``: the browser app; ``cli``: the command line
 
 Spatial truth is kept in SimpleITK images (physical LPS coordinates, mm).
 """

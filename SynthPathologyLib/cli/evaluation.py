@@ -1,4 +1,4 @@
-"""The ``synthpathology evaluate`` command: fidelity, downstream, repaint.
+"""The ``synthpathology evaluate`` command: fidelity, downstream, repaint, train-segmenter.
 
 Library modules are imported inside each command, so ``synthpathology --help`` stays light.
 """
@@ -6,6 +6,7 @@ Library modules are imported inside each command, so ``synthpathology --help`` s
 from __future__ import annotations
 
 import argparse
+import platform
 import time
 from pathlib import Path
 
@@ -83,8 +84,49 @@ def cmd_repaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_segmenter(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import __version__
+    from ..evaluation.segmenter_training import TrainingSettings, mean_scores, read_inputs, train_segmenter
+    from ..models.card import save_model
+    from ..models.segmenter import SegmenterCard
+    from ..synthesis.synthesizer import resolve_device
+    from ..training.data import split_cases
+
+    started = time.perf_counter()
+    card = SegmenterCard(model_id=args.model_id, pathology="glioma", contrasts=["t1", "t1c", "t2", "flair"],
+                         spacing_mm=[args.spacing] * 3, patch_size=[args.patch] * 3, feature_crop=48,
+                         init_filters=args.init_filters, blocks_down=[1, 2, 2, 4])
+    train_folders, validation_folders = split_cases(args.data, args.validation_cases)
+    device = resolve_device(args.device)
+    settings = TrainingSettings(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    segmenter = train_segmenter(read_inputs(train_folders, card), card, settings, device)
+    card.metrics = {"held_out_cases": [f.name for f in validation_folders],
+                    **mean_scores(segmenter, read_inputs(validation_folders, card))}
+    card.training = {"data": str(args.data), "command": args.command_line, "training_cases": len(train_folders),
+                     "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
+                     "wall_time_s": round(time.perf_counter() - started, 1),
+                     "hardware": f"{device.type}, {platform.machine()}, {torch.get_num_threads()} threads",
+                     "library_version": __version__}
+    save_model(args.out, segmenter.network, card)
+    print(f"wrote {args.out}: held-out Dice " + ", ".join(f"{r} {card.metrics[r]['dice']:.3f}" for r in card.regions))
+    return 0
+
+
+def _add_segmenter_training_options(parser: argparse.ArgumentParser, steps: int, patch: int,
+                                    init_filters: int) -> None:
+    """The options of one SegResNet training run, with their defaults for ``parser``'s command."""
+    parser.add_argument("--steps", type=positive_int, default=steps, help=f"training steps (default {steps})")
+    parser.add_argument("--batch-size", type=positive_int, default=2, help="patches per step (default 2)")
+    parser.add_argument("--patch", type=positive_int, default=patch,
+                        help=f"patch side in voxels, a multiple of 8 (default {patch})")
+    parser.add_argument("--init-filters", type=positive_int, default=init_filters,
+                        help=f"SegResNet width (default {init_filters})")
+
+
 def add_evaluation_commands(commands) -> None:
-    """Add ``evaluate fidelity|downstream|repaint`` to the top-level sub-command parser."""
+    """Add ``evaluate fidelity|downstream|repaint|train-segmenter`` to the top-level sub-command parser."""
     evaluate = commands.add_parser(
         "evaluate", help="fidelity metrics and the downstream segmentation gain of synthetic data",
         description="Measure synthetic data against real data: fidelity metrics, and whether it helps train a "
@@ -113,10 +155,7 @@ def add_evaluation_commands(commands) -> None:
     downstream.add_argument("--seeds", type=positive_int, default=3, help="repetitions (default 3)")
     downstream.add_argument("--test-fraction", type=float, default=0.3, help="real patients held out (default 0.3)")
     downstream.add_argument("--split-seed", type=int, default=0, help="seed of the patient split (default 0)")
-    downstream.add_argument("--steps", type=positive_int, default=2000, help="training steps per arm (default 2000)")
-    downstream.add_argument("--batch-size", type=positive_int, default=2, help="patches per step (default 2)")
-    downstream.add_argument("--patch", type=positive_int, default=48, help="patch side in voxels, multiple of 8")
-    downstream.add_argument("--init-filters", type=positive_int, default=8, help="SegResNet width (default 8)")
+    _add_segmenter_training_options(downstream, steps=2000, patch=48, init_filters=8)
     downstream.add_argument("--drop-leaking", action="store_true",
                             help="leave out synthetic cases derived from test patients instead of refusing")
 
@@ -137,3 +176,18 @@ def add_evaluation_commands(commands) -> None:
     repaint.add_argument("--model", help="generator model folder (default: the shipped one)")
     repaint.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     repaint.set_defaults(run=cmd_repaint)
+
+    train = verbs.add_parser(
+        "train-segmenter", help="train the evaluation segmenter (SegResNet) on labelled cases",
+        description="Train the segmenter whose Dice gives fidelity's label consistency and whose encoder features "
+                    "give FID/KID. The last --validation-cases cases of --data are held out; their Dice and HD95 "
+                    "per region go into the model card with the data, command, wall time and hardware.")
+    _add_segmenter_training_options(train, steps=600, patch=32, init_filters=4)
+    train.add_argument("--data", required=True, help="BraTS-layout dataset with labels")
+    train.add_argument("--out", required=True, help="model folder to write")
+    train.add_argument("--model-id", default="glioma_phantom_segresnet", help="name written into the model card")
+    train.add_argument("--validation-cases", type=int, default=3, help="cases held out for the card's scores")
+    train.add_argument("--spacing", type=float, default=2.0, help="isotropic working spacing in mm (default 2)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    train.set_defaults(run=cmd_train_segmenter)

@@ -7,6 +7,7 @@ Ctrl-C exits with 130. Long work shows a progress bar on stderr.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .app import add_app_command
 from .evaluation import add_evaluation_commands
 from .options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int
 from .synthesis import add_synthesis_commands
+from .training import add_training_command
 from .turing import add_turing_commands
 
 EXIT_USER_ERROR = 2
@@ -106,13 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_synthesis_commands(commands)
     add_turing_commands(commands)
+    add_training_command(commands)
     add_evaluation_commands(commands)
     add_app_command(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["synthpathology", *argv])  # what trained models record in their cards
     import SimpleITK as sitk
 
     # ITK's reader warnings (e.g. about sform scales) are not actionable for a command-line user.

@@ -1,10 +1,13 @@
-"""Writing files so that a crash never leaves a half-written one: temporary file, fsync, rename."""
+"""Writing files so that a crash never leaves a half-written one (temporary file, fsync, rename),
+and reading JSON back with a one-line error naming the file."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 
 def fsync_directory(folder: Path) -> None:
@@ -39,3 +42,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> N
     finally:
         partial.unlink(missing_ok=True)
     fsync_directory(path.parent)
+
+
+def read_json(path: Path, error: type[Exception]) -> Any:
+    """Parsed JSON of ``path``; ``error`` (naming the file) when it is not valid JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None

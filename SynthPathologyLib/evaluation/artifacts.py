@@ -72,3 +72,19 @@ def band_bias(synthetic: np.ndarray, real: np.ndarray, region: np.ndarray, lesio
     real_mean = float(np.mean(real[band], dtype=np.float64))
     synthetic_mean = float(np.mean(synthetic[band], dtype=np.float64))
     return (synthetic_mean - real_mean) / real_mean if real_mean else float("nan")
+
+
+def repaint_artifacts(real: np.ndarray, synthetic: np.ndarray, label: np.ndarray, contrasts: list[str]) -> dict:
+    """``checkerboard_{contrast}`` (index inside the lesion) and ``band_bias_{contrast}`` of a repaint
+    against its real counterpart: (C, z, y, x) intensities on one grid, ``label`` (z, y, x) the
+    lesion both share. The synthesis region is where the two differ, with the lesion: a synthesis
+    leaves every voxel outside its region bit-identical. Empty dict for a case without lesion."""
+    lesion = label > 0
+    if not lesion.any():
+        return {}
+    region = np.any(real != synthetic, axis=0) | lesion
+    metrics = {}
+    for index, contrast in enumerate(contrasts):
+        metrics[f"checkerboard_{contrast}"] = checkerboard_index(synthetic[index], real[index], lesion)
+        metrics[f"band_bias_{contrast}"] = band_bias(synthetic[index], real[index], region, lesion)
+    return metrics

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.case import Case
+from ..core.durable import read_json
 from ..core.errors import CaseError
 from ..io.brats import detect_naming, find_brats_cases, read_brats_case
 from .errors import EvaluationError
-from .reports import read_json
 
 PROVENANCE_FILE = "provenance.json"
 

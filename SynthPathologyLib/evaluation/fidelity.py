@@ -1,7 +1,8 @@
 """``evaluate fidelity``: how close synthetic cases come to real ones.
 
 - Paired: a synthetic case painted into a real case from that case's own label (same grid, same
-  label) is compared with it inside the lesion (:mod:`.paired`).
+  label) is compared with it inside the lesion (:mod:`.paired`), and its artifacts measured: the
+  checkerboard index inside the lesion and the margin band's bias (:mod:`.artifacts`).
 - Distribution: FID, KID, MMD and precision/recall on the shipped segmenter's encoder features of
   lesion-centred crops, beside the real-vs-real split baseline (:mod:`.distribution`).
 - Diversity: MS-SSIM among the variants of one seed (:mod:`.diversity`).
@@ -28,6 +29,7 @@ from .datasets import SyntheticEntry, case_folders, check_contrasts, read_evalua
 from .distribution import distribution_metrics
 from .diversity import variant_ms_ssim
 from .overlap import overlap_scores
+from .artifacts import repaint_artifacts
 from .paired import paired_metrics
 from .segmenter import Segmenter, encoder_features, lesion_crop, network_input, segment
 from .statistics import mean_ci
@@ -118,6 +120,7 @@ def evaluate_fidelity(real_root: str | Path, synthetic_root: str | Path, segment
                 synthetic_arrays, _ = normalized(case, contrasts, scales)
                 label = sitk.GetArrayViewFromImage(real.label)
                 row.update(paired_metrics(real_arrays, synthetic_arrays, label, list(contrasts), label_names))
+                row.update(repaint_artifacts(real_arrays, synthetic_arrays, label, list(contrasts)))
         groups[f"{entry.source_case}|{entry.lesion_key}"].append(entry)
         rows.append(row)
 
@@ -125,7 +128,8 @@ def evaluate_fidelity(real_root: str | Path, synthetic_root: str | Path, segment
                "segmenter": {"model_id": segmenter.card.model_id, "sha256": segmenter.sha256},
                "n_real": len(real_folders), "n_synthetic": len(entries)}
     paired_rows = [r for r in rows if "psnr_all" in r]
-    paired_keys = sorted({k for r in paired_rows for k in r if k.split("_")[0] in ("psnr", "mae", "ssim")})
+    paired_kinds = ("psnr", "mae", "ssim", "checkerboard", "band")
+    paired_keys = sorted({k for r in paired_rows for k in r if k.split("_")[0] in paired_kinds})
     summary["paired"] = {"n": len(paired_rows), **{
         k: mean_ci(np.array([r[k] for r in paired_rows if k in r])) for k in paired_keys}}
     summary["distribution"] = distribution_metrics(np.array(features["real"]), np.array(features["synthetic"]))

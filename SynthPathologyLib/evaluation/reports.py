@@ -24,14 +24,6 @@ def _finite(value):
     return value
 
 
-def read_json(path: Path, error: type[Exception]):
-    """Parsed JSON of ``path``; ``error`` (naming the file) when it is not valid JSON."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: not valid JSON ({exc})") from None
-
-
 def write_json(path: Path, data: dict) -> Path:
     atomic_write_bytes(path, (json.dumps(_finite(data), indent=2, allow_nan=False) + "\n").encode())
     return path

@@ -5,100 +5,29 @@ Input (B, C, z, y, x): the pathology's contrasts, each divided by its 99.5th bra
 (:mod:`SynthPathologyLib.networks.conditioning`), at the card's spacing. Output (B, R, z, y, x) logits, one
 sigmoid channel per nested region (glioma: WT, TC, ET; see :mod:`.overlap`).
 
-A model folder holds ``segmenter.safetensors`` (state dict, loaded without code) and
-``model_card.json`` (schema-checked).
+A model folder holds ``segmenter.safetensors`` and ``model_card.json``
+(:class:`~SynthPathologyLib.models.segmenter.SegmenterCard`, read by :mod:`SynthPathologyLib.models.card`).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 import torch
 from monai.inferers import sliding_window_inference
 from monai.networks.nets import SegResNet
-from safetensors.torch import load_file, save
 
 from ..core.case import Case
-from ..core.durable import atomic_write_bytes
 from ..core.resources import resource_path
 from ..core.voxel_box import centered_box
-from ..models.generator import ModelFileError, file_sha256
+from ..models.card import load_weights, read_card
+from ..models.segmenter import SegmenterCard
 from ..networks.conditioning import intensity_scale
-from .overlap import evaluation_regions
-from .reports import read_json
 
-WEIGHTS_FILE = "segmenter.safetensors"
-CARD_FILE = "model_card.json"
-CARD_VERSION = 1
 DEFAULT_SEGMENTER = resource_path("Models/glioma_phantom_segresnet")
-
-
-@dataclass
-class SegmenterCard:
-    """What a segmenter expects and how it was made.
-
-    Attributes:
-        model_id: short name.
-        pathology: registered pathology; its regions are the output channels.
-        contrasts: input contrasts in channel order.
-        spacing_mm: voxel spacing (x, y, z) in mm the network works at.
-        patch_size: training patch and sliding-window size (z, y, x) in voxels.
-        feature_crop: side in voxels of the lesion-centred crop whose features feed FID/KID.
-        init_filters: SegResNet's first-level channels (doubled per level).
-        blocks_down: SegResNet's residual blocks per encoder level.
-        training, metrics: free-form, for people (data, command, wall time, hardware; Dice).
-    """
-
-    model_id: str
-    pathology: str
-    contrasts: list[str]
-    spacing_mm: list[float]
-    patch_size: list[int]
-    feature_crop: int
-    init_filters: int
-    blocks_down: list[int]
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    card_version: int = CARD_VERSION
-
-    @property
-    def regions(self) -> dict[str, tuple[int, ...]]:
-        return evaluation_regions(self.pathology)
-
-
-_FIELD_TYPES = {"model_id": str, "pathology": str, "contrasts": list, "spacing_mm": list, "patch_size": list,
-                "feature_crop": int, "init_filters": int, "blocks_down": list, "training": dict, "metrics": dict,
-                "card_version": int}
-
-
-def card_from_dict(data: Any, source: str) -> SegmenterCard:
-    """Schema-check parsed JSON and build the card; errors name ``source``."""
-    if not isinstance(data, dict):
-        raise ModelFileError(f"{source}: a model card must be a JSON object")
-    unknown, missing = sorted(set(data) - set(_FIELD_TYPES)), sorted(set(_FIELD_TYPES) - set(data))
-    if unknown or missing:
-        raise ModelFileError(f"{source}: unknown fields {unknown}, missing fields {missing}")
-    for key, value in data.items():
-        if not isinstance(value, _FIELD_TYPES[key]) or isinstance(value, bool):
-            raise ModelFileError(f"{source}: field {key!r} has the wrong type ({type(value).__name__})")
-    if data["card_version"] != CARD_VERSION:
-        raise ModelFileError(f"{source}: card version {data['card_version']} is not supported")
-    positive = {"spacing_mm": (3, (int, float)), "patch_size": (3, int), "blocks_down": (None, int)}
-    for key, (length, kind) in positive.items():
-        values = data[key]
-        if (length and len(values) != length) or not values or not all(
-                isinstance(v, kind) and not isinstance(v, bool) and v > 0 for v in values):
-            raise ModelFileError(f"{source}: {key} must be {length or 'some'} positive numbers")
-    if not all(isinstance(c, str) for c in data["contrasts"]) or data["feature_crop"] < 8 or data["init_filters"] < 1:
-        raise ModelFileError(f"{source}: contrasts must be names, feature_crop >= 8, init_filters >= 1")
-    card = SegmenterCard(**data)
-    card.regions  # an unknown pathology is refused here
-    return card
 
 
 def build_segmenter(card: SegmenterCard) -> SegResNet:
@@ -126,31 +55,13 @@ class Segmenter:
         return next(self.network.parameters()).device
 
 
-def save_segmenter(folder: str | Path, network: torch.nn.Module, card: SegmenterCard) -> Path:
-    """Write weights (float32 safetensors) and card into ``folder``, each atomically."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().float().cpu().contiguous() for k, v in network.state_dict().items()}
-    atomic_write_bytes(folder / WEIGHTS_FILE, save(weights))
-    atomic_write_bytes(folder / CARD_FILE, (json.dumps(asdict(card), indent=2) + "\n").encode())
-    return folder
-
-
 def load_segmenter(folder: str | Path | None = None) -> Segmenter:
-    """Load a segmenter folder (default: the shipped one); clear errors for a missing folder, a
+    """Load a segmenter folder (default: the shipped one); one-line errors for a missing folder, a
     bad card or weights that do not fit it."""
-    folder = Path(folder or DEFAULT_SEGMENTER)
-    card_path, weights_path = folder / CARD_FILE, folder / WEIGHTS_FILE
-    for path in (card_path, weights_path):
-        if not path.is_file():
-            raise ModelFileError(f"{folder}: not a segmenter folder (missing {path.name})")
-    card = card_from_dict(read_json(card_path, ModelFileError), str(card_path))
+    folder = folder or DEFAULT_SEGMENTER
+    card = read_card(folder, SegmenterCard)
     network = build_segmenter(card)
-    try:
-        network.load_state_dict(load_file(str(weights_path)))
-    except Exception as exc:  # safetensors and load_state_dict raise several types
-        raise ModelFileError(f"{weights_path}: weights do not fit the model card ({str(exc)[:200]})") from None
-    return Segmenter(network.eval(), card, file_sha256(weights_path))
+    return Segmenter(network, card, load_weights(folder, network, card))
 
 
 def resample_to_spacing(image: sitk.Image, spacing_xyz, is_label: bool = False) -> sitk.Image:

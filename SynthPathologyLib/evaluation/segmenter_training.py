@@ -1,5 +1,6 @@
-"""Training a segmenter (:mod:`.segmenter`) on cases with labels: the shipped evaluation segmenter
-and every arm of the downstream experiment use this one loop.
+"""Training a segmenter (:mod:`.segmenter`) on cases with labels, and scoring it on held-out ones:
+the shipped evaluation segmenter (``synthpathology evaluate train-segmenter``) and every arm of the
+downstream experiment use this one loop.
 
 Each step draws ``batch_size`` patches from a random generator seeded by (seed, step) alone, so a
 run is reproducible on one device: a patch centres on a random lesion voxel with probability
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,9 +21,11 @@ from monai.losses import DiceCELoss
 from tqdm import tqdm
 
 from ..core.voxel_box import centered_box
+from ..io.brats import read_brats_case
+from ..models.segmenter import SegmenterCard
 from .errors import EvaluationError
-from .overlap import region_masks
-from .segmenter import NetworkInput, Segmenter, SegmenterCard, build_segmenter
+from .overlap import overlap_scores, region_masks
+from .segmenter import NetworkInput, Segmenter, build_segmenter, network_input, segment
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,17 @@ def train_segmenter(cases: Sequence[NetworkInput], card: SegmenterCard, settings
         optimizer.step()
         schedule.step()
     return Segmenter(network.eval(), card)
+
+
+def read_inputs(folders: list[Path], card: SegmenterCard, progress: bool = True) -> list[NetworkInput]:
+    """Each labelled case of ``folders`` as the segmenter sees it."""
+    return [network_input(read_brats_case(f, contrasts=tuple(card.contrasts), require_label=True), card)
+            for f in tqdm(folders, desc="reading cases", unit="case", disable=not progress, leave=False)]
+
+
+def mean_scores(segmenter: Segmenter, cases: list[NetworkInput]) -> dict[str, dict[str, float]]:
+    """Mean Dice and HD95 (mm) per region of ``segmenter`` on ``cases``."""
+    rows = [overlap_scores(segment(segmenter, c), c.label, segmenter.card.spacing_mm, segmenter.card.regions)
+            for c in cases]
+    return {region: {key: float(np.mean([row[region][key] for row in rows])) for key in rows[0][region]}
+            for region in rows[0]}

@@ -7,9 +7,13 @@ Every function takes the scene (or its nodes) as an argument; nothing here uses 
 - :mod:`.volumes`: scalar volume nodes <-> SimpleITK images (exact IJK-to-RAS geometry);
 - :mod:`.segmentation`: label maps <-> segmentation nodes with the pathology's segments;
 - :mod:`.lesion`: Markups seed -> LesionSpec, volume nodes -> Case, saving a BraTS case;
-- :mod:`.synthesis`: :func:`synthesize_in_scene` and :func:`remove_lesion_in_scene`.
+- :mod:`.synthesis`: :func:`synthesize_in_scene` and :func:`remove_lesion_in_scene`, and the same
+  work as steps for a job;
+- :mod:`.jobs`: :class:`SceneJob`, long work computed in a worker thread and applied to the scene
+  on the main thread, with progress and cancel.
 """
 
+from .jobs import JobState, SceneJob, Step
 from .lesion import (
     SceneResult,
     case_to_volume_nodes,
@@ -20,29 +24,36 @@ from .lesion import (
 from .scene import create_headless_scene, load_scene_bundle, save_scene_bundle, show_overlay
 from .synthesis import (
     case_preparation,
-    load_synthesizer,
+    removal_step,
     remove_lesion_in_scene,
     save_variants_from_scene,
+    synthesis_steps,
     synthesize_in_scene,
+    variant_steps,
 )
 from .volumes import load_volume_node, sitk_to_volume_node, volume_node_to_sitk
 
 __all__ = [
+    "JobState",
+    "SceneJob",
     "SceneResult",
+    "Step",
     "case_preparation",
     "case_to_volume_nodes",
     "create_headless_scene",
     "lesion_in_scene",
     "lesion_spec_from_seed_node",
     "load_scene_bundle",
-    "load_synthesizer",
     "load_volume_node",
+    "removal_step",
     "remove_lesion_in_scene",
     "save_brats_case_from_scene",
     "save_scene_bundle",
     "save_variants_from_scene",
     "show_overlay",
     "sitk_to_volume_node",
+    "synthesis_steps",
     "synthesize_in_scene",
+    "variant_steps",
     "volume_node_to_sitk",
 ]

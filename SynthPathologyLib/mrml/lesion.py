@@ -271,6 +271,13 @@ def save_brats_case_from_scene(
     case = volume_nodes_to_case(
         volume_nodes, segmentation_node=segmentation_node, case_id=case_id or folder.name, pathology=pathology
     )
+    return save_brats_case(case, folder, provenance=provenance, naming=naming)
+
+
+def save_brats_case(case: Case, folder: str | os.PathLike, *, provenance: Mapping, naming: str = "2023") -> Path:
+    """Write ``case`` as a BraTS case folder (files named after its ``case_id``) with
+    ``provenance.json``, written last. Touches no MRML: it may run in a worker thread."""
+    folder = Path(folder)
     text = json.dumps(dict(provenance), indent=2)  # fails before any file is written if not JSON-ready
     write_brats_case(case, folder, naming=naming)
     partial = folder / ".provenance.json.partial"

@@ -7,28 +7,32 @@ back as "<source name> (synthetic)" volume nodes, a lesion segmentation node and
 overlay. Output nodes carry roles, so a rerun replaces them instead of adding new ones.
 
 Interactive use regenerates many times on the same volumes: the loaded model and the prepared
-case (mask, normalization, white-matter map) are cached and reused while the input nodes' voxels
-are unchanged.
+case (mask, normalization, white-matter map) are kept in the caller's
+:class:`~SynthPathologyLib.synthesis.session.SynthesisSession` and reused while the input nodes'
+voxels are unchanged. Each entry point also exists as steps (:mod:`.jobs`) whose heavy part runs
+in a worker thread: :func:`synthesis_steps`, :func:`variant_steps`, :func:`removal_step`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.errors import SynthPathologyError
-from ..lesions.spec import Composition
-from ..synthesis.synthesizer import PreparedCase, SynthesisResult, Synthesizer, default_model_path
+from ..lesions.spec import Composition, LesionSpec
+from ..synthesis.session import SynthesisSession
+from ..synthesis.synthesizer import PreparedCase, SynthesisResult, Synthesizer
+from .jobs import Step
 from .lesion import (
     SceneResult,
     lesion_segmentation_node,
     lesion_spec_from_seed_node,
-    save_brats_case_from_scene,
+    save_brats_case,
     synthetic_role,
     volume_nodes_to_case,
 )
@@ -47,16 +51,11 @@ def synthesize_in_scene(
     pathology: str = "glioma",
     random_seed: int = 0,
     model: Synthesizer | str | os.PathLike | None = None,
-    *,
-    diameter_mm: float | None = None,
-    composition: Composition = Composition(),
-    brain_mask_node=None,
-    device: str = "auto",
-    opacity: float = 1.0,
+    **options,
 ) -> SceneResult:
     """Paint the lesion a seed asks for into the volumes and show it.
 
-    Args:
+    Args (the keyword-only ones typed in :func:`synthesis_steps`):
         scene: the MRML scene holding the nodes.
         volume_nodes: contrast ("t1", "t1c", "t2", "flair") -> scalar volume node, all on one grid;
             the model's contrasts must all be there.
@@ -71,6 +70,8 @@ def synthesize_in_scene(
             volume.
         device: "auto", "cpu" or "cuda[:N]" (for a model given as a folder or None).
         opacity: opacity in [0, 1] of the synthetic volume over the original in the slice views.
+        session: keeps the loaded model and the prepared case for the next call; None: a new one
+            (the model loads and the case is prepared on every call).
 
     Returns:
         :class:`SceneResult` with ``volume_nodes`` (contrast -> "<source> (synthetic)" node),
@@ -81,16 +82,67 @@ def synthesize_in_scene(
         SynthPathologyError and subclasses: bad seed, volumes, model or placement; the scene is
         left unchanged then.
     """
-    synthesizer = model if isinstance(model, Synthesizer) else load_synthesizer(model, pathology, device)
-    spec = lesion_spec_from_seed_node(
-        seed_node, diameter_mm=diameter_mm, composition=composition, random_seed=random_seed, pathology=pathology
-    )
-    prepared = case_preparation(synthesizer, volume_nodes, brain_mask_node, pathology)()
-    result = synthesizer.synthesize(prepared, spec)
-    return _show_result(scene, volume_nodes, result, spec=spec, pathology=pathology, opacity=opacity)
+    (step,) = synthesis_steps(scene, volume_nodes, seed_node, pathology, [random_seed], model, **options)
+    return step.run()
 
 
-def remove_lesion_in_scene(
+def synthesis_steps(
+    scene,
+    volume_nodes: Mapping[str, object],
+    seed_node,
+    pathology: str = "glioma",
+    random_seeds: Sequence[int] = (0,),
+    model: Synthesizer | str | os.PathLike | None = None,
+    *,
+    diameter_mm: float | None = None,
+    composition: Composition = Composition(),
+    brain_mask_node=None,
+    device: str = "auto",
+    opacity: float = 1.0,
+    session: SynthesisSession | None = None,
+) -> list[Step[SynthesisResult]]:
+    """:func:`synthesize_in_scene` as one :class:`~.jobs.Step` per random seed (variants at one
+    seed node); each step's result is its :class:`SceneResult`. The seed and the volumes' voxels
+    are read now (main thread); the case is prepared once, by the first step's compute."""
+    session = session if session is not None else SynthesisSession()
+    synthesizer = session.synthesizer(model, pathology, device)
+    specs = [
+        lesion_spec_from_seed_node(seed_node, diameter_mm=diameter_mm, composition=composition,
+                                   random_seed=seed, pathology=pathology)
+        for seed in random_seeds
+    ]
+    prepare = case_preparation(session, synthesizer, volume_nodes, brain_mask_node, pathology)
+    return [
+        Step(partial(_synthesize, synthesizer, prepare, spec),
+             partial(_show_result, scene, volume_nodes, spec=spec, pathology=pathology, opacity=opacity))
+        for spec in specs
+    ]
+
+
+def _synthesize(synthesizer: Synthesizer, prepare: Callable[[], PreparedCase], spec: LesionSpec) -> SynthesisResult:
+    return synthesizer.synthesize(prepare(), spec)
+
+
+def remove_lesion_in_scene(scene, volume_nodes: Mapping[str, object], segmentation_node, *args,
+                           **options) -> SceneResult:
+    """Replace the lesion drawn in ``segmentation_node`` by pseudo-healthy tissue.
+
+    The results go to the same "<source> (synthetic)" nodes as :func:`synthesize_in_scene`; the
+    segmentation node is left as it is (it shows where the lesion was). Further arguments: those of
+    :func:`removal_step` (pathology, random_seed, model, brain_mask_node, device, opacity, session),
+    as in :func:`synthesize_in_scene`.
+
+    Returns:
+        :class:`SceneResult` with ``volume_nodes``, the input ``segmentation_node``, an empty label
+        map and the provenance (operation "remove").
+
+    Raises:
+        CaseError: the segmentation holds no lesion voxel.
+    """
+    return removal_step(scene, volume_nodes, segmentation_node, *args, **options).run()
+
+
+def removal_step(
     scene,
     volume_nodes: Mapping[str, object],
     segmentation_node,
@@ -101,31 +153,20 @@ def remove_lesion_in_scene(
     brain_mask_node=None,
     device: str = "auto",
     opacity: float = 1.0,
-) -> SceneResult:
-    """Replace the lesion drawn in ``segmentation_node`` by pseudo-healthy tissue.
-
-    The results go to the same "<source> (synthetic)" nodes as :func:`synthesize_in_scene`; the
-    segmentation node is left as it is (it shows where the lesion was). Arguments as there.
-
-    Returns:
-        :class:`SceneResult` with ``volume_nodes``, the input ``segmentation_node``, an empty label
-        map and the provenance (operation "remove").
-
-    Raises:
-        CaseError: the segmentation holds no lesion voxel.
-    """
-    synthesizer = model if isinstance(model, Synthesizer) else load_synthesizer(model, pathology, device)
+    session: SynthesisSession | None = None,
+) -> Step[SynthesisResult]:
+    """:func:`remove_lesion_in_scene` as a :class:`~.jobs.Step` (its result: the
+    :class:`SceneResult`); the nodes are read now (main thread)."""
+    synthesizer = (session if session is not None else SynthesisSession()).synthesizer(model, pathology, device)
     case = volume_nodes_to_case(
         volume_nodes, segmentation_node=segmentation_node, brain_mask_node=brain_mask_node, pathology=pathology
     )
-    result = synthesizer.remove_lesion(case, random_seed=random_seed)
-    return SceneResult(
-        segmentation_node,
-        None,
-        result.label,
-        _show_volumes(scene, volume_nodes, result, opacity),
-        result.provenance,
-    )
+
+    def show(result: SynthesisResult) -> SceneResult:
+        output = _show_volumes(scene, volume_nodes, result, opacity)
+        return SceneResult(segmentation_node, None, result.label, output, result.provenance)
+
+    return Step(partial(synthesizer.remove_lesion, case, random_seed=random_seed), show)
 
 
 def save_variants_from_scene(
@@ -134,9 +175,6 @@ def save_variants_from_scene(
     seed_node,
     out_dir: str | os.PathLike,
     *,
-    variants: int = 1,
-    first_seed: int = 0,
-    case_id: str = "synthetic",
     progress: Callable[[int, int], bool] | None = None,
     **options,
 ) -> list[Path]:
@@ -144,7 +182,7 @@ def save_variants_from_scene(
     ...) and save each as a BraTS case folder ``<out_dir>/<case_id>-v<seed>`` with its label and
     ``provenance.json``. The scene shows the last variant afterwards.
 
-    Args:
+    Args (the keyword-only ones typed in :func:`variant_steps`):
         scene, volume_nodes, seed_node: as :func:`synthesize_in_scene`.
         out_dir: folder that receives one case folder per variant.
         variants: how many variants (>= 1).
@@ -152,29 +190,57 @@ def save_variants_from_scene(
         case_id: prefix of the case folders and files.
         progress: called as ``progress(done, total)`` before each variant and at the end; returning
             False stops after the variants already saved (each saved folder is complete).
-        options: further keyword arguments of :func:`synthesize_in_scene` (model, composition...).
+        options: further keyword arguments of :func:`synthesize_in_scene` (model, session,
+            composition...).
 
     Returns:
         The case folders written.
     """
+    steps = variant_steps(scene, volume_nodes, seed_node, out_dir, **options)
+    written: list[Path] = []
+    for index, step in enumerate(steps):
+        if progress is not None and progress(index, len(steps)) is False:
+            return written
+        written.append(step.run())
+    if progress is not None:
+        progress(len(steps), len(steps))
+    return written
+
+
+def variant_steps(
+    scene,
+    volume_nodes: Mapping[str, object],
+    seed_node,
+    out_dir: str | os.PathLike,
+    *,
+    variants: int = 1,
+    first_seed: int = 0,
+    case_id: str = "synthetic",
+    **options,
+) -> list[Step[Path]]:
+    """:func:`save_variants_from_scene` as one :class:`~.jobs.Step` per variant: its compute
+    synthesizes and writes the case folder (worker thread), its apply shows the variant; its
+    result is the folder."""
     if variants < 1:
         raise SynthPathologyError(f"variants must be >= 1, got {variants}")
-    written: list[Path] = []
-    for index in range(variants):
-        if progress is not None and progress(index, variants) is False:
-            return written
-        seed = first_seed + index
-        result = synthesize_in_scene(scene, volume_nodes, seed_node, random_seed=seed, **options)
-        folder = Path(out_dir) / f"{case_id}-v{seed}"
-        written.append(
-            save_brats_case_from_scene(
-                folder, volume_nodes=result.volume_nodes, segmentation_node=result.segmentation_node,
-                provenance=result.provenance, pathology=options.get("pathology", "glioma"),
-            )
-        )
-    if progress is not None:
-        progress(variants, variants)
-    return written
+    seeds = range(first_seed, first_seed + variants)
+    steps = synthesis_steps(scene, volume_nodes, seed_node, random_seeds=seeds, **options)
+    return [_saving(step, Path(out_dir) / f"{case_id}-v{seed}") for step, seed in zip(steps, seeds)]
+
+
+def _saving(step: Step[SynthesisResult], folder: Path) -> Step[Path]:
+    """``step`` that also writes its synthesis as the BraTS case ``folder``; its result is the folder."""
+
+    def compute() -> SynthesisResult:
+        result = step.compute()
+        save_brats_case(replace(result.case, case_id=folder.name), folder, provenance=result.provenance)
+        return result
+
+    def apply(result: SynthesisResult) -> Path:
+        step.apply(result)
+        return folder
+
+    return Step(compute, apply)
 
 
 def _show_result(scene, volume_nodes, result: SynthesisResult, *, spec, pathology: str, opacity: float) -> SceneResult:
@@ -199,56 +265,30 @@ def _show_volumes(scene, volume_nodes: Mapping[str, object], result: SynthesisRe
     return output
 
 
-@lru_cache(maxsize=2)
-def _cached_synthesizer(model_path: str, device: str) -> Synthesizer:
-    return Synthesizer(model_path, device=device)
-
-
-def load_synthesizer(
-    model: str | os.PathLike | None = None, pathology: str = "glioma", device: str = "auto"
-) -> Synthesizer:
-    """The synthesizer for a model folder (None: the pathology's default), loaded once per
-    (folder, device) and reused by later calls."""
-    path = Path(model) if model is not None else default_model_path(pathology)
-    return _cached_synthesizer(str(path.resolve()), device)
-
-
-@dataclass
-class _PreparedEntry:
-    key: tuple
-    prepared: PreparedCase
-
-
-_last_prepared: list[_PreparedEntry] = []  # one entry: the case being worked on
-
-
-def case_preparation(synthesizer: Synthesizer, volume_nodes: Mapping[str, object], brain_mask_node=None,
-                     pathology: str = "glioma") -> Callable[[], PreparedCase]:
+def case_preparation(session: SynthesisSession, synthesizer: Synthesizer, volume_nodes: Mapping[str, object],
+                     brain_mask_node=None, pathology: str = "glioma") -> Callable[[], PreparedCase]:
     """Read the nodes' voxels now and return the work that prepares their case for
     :func:`synthesize_in_scene` (brain mask, normalization, white-matter map: seconds for a 1 mm
-    brain) and caches it. The work touches no MRML, so it may run in a worker thread while the
-    scene stays responsive; it is instant when the nodes' case is prepared already.
+    brain) and keeps it in ``session``. The work touches no MRML, so it may run in a worker thread
+    while the scene stays responsive; it is instant when the nodes' case is prepared already.
 
-    The cached case is reused while the nodes' voxels and geometry are unchanged (renaming a node
+    The kept case is reused while the nodes' voxels and geometry are unchanged (renaming a node
     or changing its display does not invalidate it).
     """
     nodes = [*volume_nodes.values(), brain_mask_node]
-    key = (id(synthesizer), tuple(volume_nodes), *(_node_state(node) for node in nodes))
-    if _last_prepared and _last_prepared[0].key == key:
-        prepared = _last_prepared[0].prepared
-        return lambda: prepared
+    key = (tuple(volume_nodes), *(_node_state(node) for node in nodes))
+    kept = session.kept_case(synthesizer, key)
+    if kept is not None:
+        return lambda: kept
     case = volume_nodes_to_case(volume_nodes, brain_mask_node=brain_mask_node, pathology=pathology)
-
-    def prepare() -> PreparedCase:
-        prepared = synthesizer.prepare(case, estimate_white_matter=True)
-        _last_prepared[:] = [_PreparedEntry(key, prepared)]
-        return prepared
-
-    return prepare
+    prepare = partial(synthesizer.prepare, case, estimate_white_matter=True)
+    return partial(session.prepared_case, synthesizer, key, prepare)
 
 
 def _node_state(node) -> tuple:
-    """What a prepared case depends on: the node, its voxels' modification time, its IJK-to-RAS."""
+    """What a prepared case depends on: the node, its voxels' modification time, its IJK-to-RAS.
+    VTK draws modification times from one process-wide counter, so a new node that reuses a
+    removed node's ID never matches the removed node's state."""
     if node is None:
         return ()
     image = node.GetImageData()

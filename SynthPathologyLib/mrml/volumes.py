@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-import slicer
 from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import VTK_SIGNED_CHAR
 from vtkmodules.vtkCommonDataModel import vtkImageData

@@ -1,8 +1,9 @@
 """Lesion mode's behaviour: the page's state and actions wired to the MRML bridge.
 
 Every action calls the same :mod:`SynthPathologyLib.mrml` functions as the desktop module:
-:func:`~SynthPathologyLib.mrml.synthesize_in_scene` (which caches the model and the prepared case,
-so regenerating after moving the seed is fast), :func:`~SynthPathologyLib.mrml.remove_lesion_in_scene`,
+:func:`~SynthPathologyLib.mrml.synthesize_in_scene` (with the workflow's
+:class:`~SynthPathologyLib.synthesis.session.SynthesisSession`, which keeps the model and the prepared
+case, so regenerating after moving the seed is fast), :func:`~SynthPathologyLib.mrml.remove_lesion_in_scene`,
 :func:`~SynthPathologyLib.mrml.show_overlay` and, for downloads,
 :func:`~SynthPathologyLib.mrml.save_brats_case_from_scene`. The widgets are in :mod:`.lesion_panel`.
 """
@@ -20,16 +21,11 @@ from vtkmodules.vtkCommonCore import vtkCommand
 from ..core.case import Case
 from ..core.errors import SynthPathologyError
 from ..lesions.spec import Composition
-from ..mrml import (
-    SceneResult,
-    case_preparation,
-    load_synthesizer,
-    remove_lesion_in_scene,
-    show_overlay,
-    synthesize_in_scene,
-)
+from ..mrml import SceneResult, case_preparation, remove_lesion_in_scene, show_overlay, synthesize_in_scene
 from ..pathologies import contrast_title, get_pathology
 from ..phantom.generator import default_brain_case
+from ..synthesis.session import SynthesisSession
+from ..synthesis.synthesizer import Synthesizer
 from .case_nodes import CaseNodes, put_case_in_scene
 from .downloads import brats_case_zip, download_case_id
 from .seed import SeedPlacer
@@ -97,6 +93,9 @@ class LesionWorkflow:
         limits: upload limits.
         case: the case to open, or None for the default brain at ``resolution_mm``.
         model, device: model folder (None: the shipped one) and device of the synthesizer.
+
+    Attributes:
+        session: the loaded model and the prepared case, kept between actions.
     """
 
     def __init__(self, server, slicer_app, data: DataFolder, limits: UploadLimits, *, case: Case | None = None,
@@ -113,6 +112,7 @@ class LesionWorkflow:
         self._resolution_mm = resolution_mm
         self._model = model
         self._device = device
+        self.session = SynthesisSession()
         self._uploads: list[dict] = []
         self._generating = False
         self._generate_again = False
@@ -157,7 +157,7 @@ class LesionWorkflow:
         takes seconds and touches no MRML); the model loads meanwhile too."""
         message = "Loading the case…" if self._initial_case else "Building the default brain (MNI152 phantom)…"
         async with reported_task(self.server, message):
-            model = asyncio.to_thread(load_synthesizer, self._model, PATHOLOGY, self._device)
+            model = asyncio.to_thread(self._synthesizer)
             case = self._initial_case or await asyncio.to_thread(default_brain_case, self._resolution_mm)
             self.show_case(case)
             await model
@@ -185,8 +185,8 @@ class LesionWorkflow:
         brain) in a worker thread now, so that the first generation does not wait for it."""
         if self.case is None:
             return
-        work = case_preparation(load_synthesizer(self._model, PATHOLOGY, self._device), self.case.volume_nodes,
-                                self.case.brain_mask_node, PATHOLOGY)
+        work = case_preparation(self.session, self._synthesizer(), self.case.volume_nodes, self.case.brain_mask_node,
+                                PATHOLOGY)
         self._preparing = asyncio.ensure_future(asyncio.to_thread(work))
 
     async def _case_prepared(self) -> None:
@@ -195,6 +195,10 @@ class LesionWorkflow:
         preparing, self._preparing = self._preparing, None
         if preparing is not None:
             await preparing
+
+    def _synthesizer(self) -> Synthesizer:
+        """The model, loaded once for this workflow."""
+        return self.session.synthesizer(self._model, PATHOLOGY, self._device)
 
     # Seed
 
@@ -279,8 +283,8 @@ class LesionWorkflow:
         started = time.perf_counter()
         self.result = synthesize_in_scene(
             self.scene, case.volume_nodes, self.seed.node, PATHOLOGY, self._random_seed(),
-            load_synthesizer(self._model, PATHOLOGY, self._device), composition=self._composition(),
-            brain_mask_node=case.brain_mask_node, opacity=float(self.state.opacity),
+            self._synthesizer(), composition=self._composition(), brain_mask_node=case.brain_mask_node,
+            opacity=float(self.state.opacity), session=self.session,
         )
         self._result_shown("synthesize", time.perf_counter() - started)
 
@@ -298,8 +302,7 @@ class LesionWorkflow:
             started = time.perf_counter()
             self.result = remove_lesion_in_scene(
                 self.scene, case.volume_nodes, case.lesion_node, PATHOLOGY, self._random_seed(),
-                load_synthesizer(self._model, PATHOLOGY, self._device), brain_mask_node=case.brain_mask_node,
-                opacity=float(self.state.opacity),
+                self._synthesizer(), brain_mask_node=case.brain_mask_node, opacity=float(self.state.opacity),
             )
             self._result_shown("remove", time.perf_counter() - started)
 

@@ -37,7 +37,8 @@ from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_cas
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
 from SynthPathologyLib.training.config import TrainConfig
 from SynthPathologyLib.training.data import PatchBatch
-from SynthPathologyLib.training.loop import Distributed, build_models, train_step
+from SynthPathologyLib.training.distributed import Distributed
+from SynthPathologyLib.training.step import build_models, train_step
 
 
 def matmul_ceiling_gflops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:

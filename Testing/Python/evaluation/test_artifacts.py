@@ -14,6 +14,7 @@ from SynthPathologyLib.evaluation.artifacts import (
     checkerboard_energy,
     checkerboard_index,
     checkerboard_response,
+    repaint_artifacts,
 )
 
 SHAPE = (6, 7, 8)
@@ -72,3 +73,20 @@ def test_band_bias_is_the_relative_difference_of_the_band_means():
     assert band_bias(synthetic, real, region, lesion) == pytest.approx(0.25)
     assert band_bias(real, real, region, lesion) == 0.0
     assert math.isnan(band_bias(synthetic, real, lesion, lesion))
+
+
+def test_a_repaint_s_region_is_where_it_differs_from_the_real_case():
+    rng = np.random.default_rng(2)
+    real = rng.uniform(1.0, 2.0, size=(2, *SHAPE))
+    label = np.zeros(SHAPE, np.uint8)
+    label[2:4, 2:5, 2:6] = 3
+    region = np.zeros(SHAPE, bool)
+    region[1:5, 1:6, 1:7] = True
+    synthetic = real.copy()
+    synthetic[:, region] *= 1.1  # band and lesion repainted 10% brighter, the rest untouched
+    metrics = repaint_artifacts(real, synthetic, label, ["t1", "flair"])
+    for index, contrast in enumerate(("t1", "flair")):
+        assert metrics[f"band_bias_{contrast}"] == pytest.approx(
+            band_bias(synthetic[index], real[index], region, label > 0))
+        assert metrics[f"checkerboard_{contrast}"] == pytest.approx(1.1 ** 2)
+    assert repaint_artifacts(real, synthetic, np.zeros(SHAPE, np.uint8), ["t1", "flair"]) == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,10 @@ from SynthPathologyLib.core.case import Case
 from SynthPathologyLib.core.voxel_box import bounding_box
 from SynthPathologyLib.evaluation.datasets import synthetic_entries
 from SynthPathologyLib.evaluation.errors import LeakageError
-from SynthPathologyLib.evaluation.segmenter import CARD_FILE, load_segmenter
+from SynthPathologyLib.evaluation.segmenter import load_segmenter
 from SynthPathologyLib.evaluation.splits import check_no_leakage, make_split, patient_of
 from SynthPathologyLib.io.brats import write_brats_case
-from SynthPathologyLib.models.generator import ModelFileError
+from SynthPathologyLib.models.card import CARD_FILE, ModelFileError
 
 N_REAL = 5
 
@@ -63,10 +64,8 @@ def _copy_as_synthetic(real_dir: Path, out: Path, sources: list[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def segmenter_dir(tmp_path_factory, real_dir) -> Path:
-    from SynthPathologyLib.evaluation.train_segmenter import main as train_main
-
     out = tmp_path_factory.mktemp("segmenter") / "tiny"
-    assert train_main(["--data", str(real_dir), "--out", str(out), "--steps", "2", "--validation-cases", "1",
+    assert main(["evaluate", "train-segmenter", "--data", str(real_dir), "--out", str(out), "--steps", "2", "--validation-cases", "1",
                        "--patch", "24", "--init-filters", "2", "--model-id", "tiny", "--device", "cpu"]) == 0
     return out
 
@@ -90,6 +89,9 @@ def test_fidelity_writes_every_metric(real_dir, segmenter_dir, tmp_path):
     assert metrics["n_real"] == N_REAL and metrics["n_synthetic"] == 4
     assert metrics["paired"]["n"] == 4  # every repaint has its real counterpart
     assert 0 < metrics["paired"]["mae_all"]["mean"] and metrics["paired"]["psnr_flair"]["mean"] > 0
+    for contrast in ("t1", "t1c", "t2", "flair"):  # artifact measures of every repaint, with a CI
+        for key in (f"checkerboard_{contrast}", f"band_bias_{contrast}"):
+            assert all(math.isfinite(metrics["paired"][key][k]) for k in ("mean", "ci_low", "ci_high")), key
     assert metrics["diversity"]["seeds"] == 2  # two variants of each of two cases
     assert 0 < metrics["diversity"]["ms_ssim"]["mean"] <= 1
     for metric in ("fid", "kid", "mmd_linear", "precision", "recall"):

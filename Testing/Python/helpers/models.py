@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from SynthPathologyLib.core.case import Case
-from SynthPathologyLib.models.generator import ModelCard, save_model
+from SynthPathologyLib.models.card import save_model
+from SynthPathologyLib.models.generator import ModelCard
 from SynthPathologyLib.networks.pix2pix import ChannelLayout, NetworkConfig, build_generator
 
 TINY = NetworkConfig(channels=(4, 8, 16), strides=(2, 2))

@@ -1,4 +1,4 @@
-"""Helpers shared by the MRML test modules: node counts, ROI seeds, voxel views."""
+"""Helpers shared by the MRML test modules: a case's volume nodes, node counts, ROI seeds, voxel views."""
 
 from __future__ import annotations
 
@@ -7,6 +7,26 @@ from collections import Counter
 import numpy as np
 import SimpleITK as sitk
 from vtkmodules.vtkCommonMath import vtkMatrix4x4  # VTK comes with slicer-core
+
+from SynthPathologyLib.core.case import Case
+from SynthPathologyLib.core.image_io import lps_to_ras
+from SynthPathologyLib.mrml.volumes import sitk_to_volume_node
+from SynthPathologyLib.pathologies import get_pathology
+
+NAMES = {"t1": "Patient T1", "t1c": "Patient T1c", "t2": "Patient T2", "flair": "Patient FLAIR"}
+"""Names of the volume nodes :func:`load_case_into_scene` makes."""
+
+
+def load_case_into_scene(scene, case: Case) -> dict:
+    """contrast -> a new volume node ("Patient <contrast>") of each glioma contrast of ``case``."""
+    return {c: sitk_to_volume_node(scene, case.images[c], NAMES[c]) for c in get_pathology("glioma").contrasts}
+
+
+def seed_ras(case: Case) -> np.ndarray:
+    """A point in the left hemisphere's white matter of the phantom (RAS mm)."""
+    size = np.array(case.reference.GetSize())
+    index = size / 2 + np.array([12, 4, 6]) / np.array(case.reference.GetSpacing())
+    return np.array(lps_to_ras(case.reference.TransformContinuousIndexToPhysicalPoint(index.tolist())))
 
 
 def voxels(image: sitk.Image) -> np.ndarray:

@@ -10,10 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from helpers.mrml import add_roi, node_counts, voxels
+from helpers.mrml import NAMES, add_roi, load_case_into_scene, node_counts, seed_ras, voxels
 from scipy import ndimage
 
-from SynthPathologyLib.core.case import Case
 from SynthPathologyLib.core.errors import CaseError, LesionPlacementError, SynthPathologyError
 from SynthPathologyLib.core.image_io import lps_to_ras, same_grid
 from SynthPathologyLib.io.brats import read_brats_case
@@ -22,7 +21,6 @@ from SynthPathologyLib.mrml import (
     case_preparation,
     create_headless_scene,
     load_scene_bundle,
-    load_synthesizer,
     remove_lesion_in_scene,
     save_scene_bundle,
     save_variants_from_scene,
@@ -31,22 +29,11 @@ from SynthPathologyLib.mrml import (
 from SynthPathologyLib.mrml.lesion import LESION_ROLE, synthetic_role
 from SynthPathologyLib.mrml.scene import find_role_node
 from SynthPathologyLib.mrml.segmentation import label_to_segmentation_node, segmentation_node_to_label
-from SynthPathologyLib.mrml.volumes import ijk_to_ras_matrix, sitk_to_volume_node, volume_node_to_sitk
+from SynthPathologyLib.mrml.volumes import ijk_to_ras_matrix, volume_node_to_sitk
 from SynthPathologyLib.pathologies import get_pathology
+from SynthPathologyLib.synthesis.session import SynthesisSession
 
 GLIOMA = get_pathology("glioma")
-NAMES = {"t1": "Patient T1", "t1c": "Patient T1c", "t2": "Patient T2", "flair": "Patient FLAIR"}
-
-
-def load_case_into_scene(scene, case: Case) -> dict:
-    return {c: sitk_to_volume_node(scene, case.images[c], NAMES[c]) for c in GLIOMA.contrasts}
-
-
-def seed_ras(case: Case) -> np.ndarray:
-    """A point in the left hemisphere's white matter of the phantom (RAS mm)."""
-    size = np.array(case.reference.GetSize())
-    index = size / 2 + np.array([12, 4, 6]) / np.array(case.reference.GetSpacing())
-    return np.array(lps_to_ras(case.reference.TransformContinuousIndexToPhysicalPoint(index.tolist())))
 
 
 @pytest.fixture
@@ -221,36 +208,48 @@ def test_variants_are_saved_as_case_folders_and_cancel_keeps_the_finished_ones(a
 
 @pytest.fixture
 def counted_preparations(app, healthy_case, monkeypatch):
-    """Volume nodes of the healthy case, a seed in them, the default synthesizer and the list that
-    grows by one at each case preparation it runs."""
+    """Volume nodes of the healthy case, a seed in them, a session, its default synthesizer and the
+    list that grows by one at each case preparation it runs."""
     volumes = load_case_into_scene(app.scene, healthy_case)
     seed = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
-    synthesizer = load_synthesizer()
+    session = SynthesisSession()
+    synthesizer = session.synthesizer()
     prepared = []
     real_prepare = synthesizer.prepare
     monkeypatch.setattr(synthesizer, "prepare", lambda *a, **k: prepared.append(1) or real_prepare(*a, **k))
-    return volumes, seed, synthesizer, prepared
+    return volumes, seed, session, synthesizer, prepared
 
 
 def test_the_prepared_brain_is_reused_until_its_voxels_change(app, counted_preparations):
-    volumes, seed, synthesizer, prepared = counted_preparations
+    volumes, seed, session, synthesizer, prepared = counted_preparations
 
-    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, session=session)
     volumes["flair"].SetName("renamed")  # what interactive use does between clicks: names, display
     volumes["flair"].GetDisplayNode().SetWindowLevel(400, 200)
-    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, random_seed=1)
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, random_seed=1, session=session)
     assert len(prepared) == 1
 
     volumes["t1"].GetImageData().Modified()  # new voxels: prepare again
-    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, session=session)
     assert len(prepared) == 2
 
 
 def test_a_case_prepared_ahead_in_a_worker_thread_serves_the_first_synthesis(app, counted_preparations):
-    volumes, seed, synthesizer, prepared = counted_preparations
+    volumes, seed, session, synthesizer, prepared = counted_preparations
 
     with ThreadPoolExecutor(1) as worker:  # how the browser app prepares a case it has just shown
-        ahead = worker.submit(case_preparation(synthesizer, volumes)).result()
-    result = synthesize_in_scene(app.scene, volumes, seed, model=synthesizer)
+        ahead = worker.submit(case_preparation(session, synthesizer, volumes)).result()
+    result = synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, session=session)
     assert len(prepared) == 1 and ahead.case.case_id == result.provenance["source_case"]
-    assert case_preparation(synthesizer, volumes)() is ahead  # prepared already: no work
+    assert case_preparation(session, synthesizer, volumes)() is ahead  # prepared already: no work
+
+
+def test_sessions_keep_their_own_models_and_cases(app, counted_preparations):
+    volumes, seed, session, synthesizer, prepared = counted_preparations
+
+    assert session.synthesizer(device="auto") is synthesizer  # loaded once per (folder, device)
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, session=session)
+    other = SynthesisSession()
+    assert other.synthesizer() is not synthesizer
+    synthesize_in_scene(app.scene, volumes, seed, model=synthesizer, session=other)
+    assert len(prepared) == 2  # the other session did not see the first one's prepared case

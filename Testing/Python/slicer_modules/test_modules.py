@@ -91,13 +91,42 @@ def test_ui_custom_widgets_are_declared(name):
     assert custom <= declared, f"{name}.ui uses undeclared custom widgets: {sorted(custom - declared)}"
 
 
-def test_build_files_ship_the_modules_library_and_resources():
-    module_cmake = (ROOT / "SynthPathology" / "CMakeLists.txt").read_text()
+def cmake_set(text: str, variable: str) -> list[str]:
+    """The entries of ``set(<variable> ...)`` in a CMakeLists text."""
+    match = re.search(rf"set\({variable}\s(.*?)\)", text, re.S)
+    assert match, f"no set({variable} ...)"
+    return match.group(1).split()
+
+
+def shipped_tree() -> tuple[set[str], set[str]]:
+    """The library's .py files and the resource files, relative to the project root."""
+    scripts = {p.relative_to(ROOT).as_posix() for p in (ROOT / "SynthPathologyLib").rglob("*.py")}
+    resources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "Resources").rglob("*")
+                 if p.is_file() and not p.name.startswith(".")}
+    return scripts, resources
+
+
+def test_build_files_ship_the_modules_and_register_their_self_tests():
+    module_cmake = (ROOT / "SynthPathology" / "CMakeLists.txt").read_text(encoding="utf-8")
+    testing = re.search(r"if\(BUILD_TESTING\)(.*?)endif\(\)", module_cmake, re.S)
+    assert testing, "no if(BUILD_TESTING) block"
     for name in MODULES:
-        assert re.search(rf"NAME {name}\s+SCRIPTS {name}\.py", module_cmake)
-    assert "SynthPathologyLib/*.py" in module_cmake and "Resources/UI/*.ui" in module_cmake
-    assert "Resources/Models/*" in module_cmake and "Resources/Icons/*.png" in module_cmake
-    top = (ROOT / "CMakeLists.txt").read_text()
+        assert re.search(rf"NAME {name}\s+SCRIPTS {name}\.py\s+WITH_GENERIC_TESTS", module_cmake)
+        assert f"slicer_add_python_unittest(SCRIPT {name}.py)" in testing.group(1)
+    top = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "add_subdirectory(SynthPathology)" in top and re.search(r"EXTENSION_DEPENDS PyTorch", top)
     for name in MODULES:
         assert (ROOT / "Resources" / "Icons" / f"{name}.png").is_file()
+
+
+def test_build_files_list_every_library_script_and_resource():
+    """Listed file by file (no GLOB): a new file missing from the list, or a listed file that is
+    gone, fails here rather than in an extension build."""
+    module_cmake = (ROOT / "SynthPathology" / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "GLOB" not in module_cmake
+    scripts, resources = shipped_tree()
+    for variable, files in (("SynthPathologyLib_SCRIPTS", scripts), ("SynthPathology_RESOURCES", resources)):
+        listed = cmake_set(module_cmake, variable)
+        assert len(listed) == len(set(listed)), f"{variable} lists a file twice"
+        assert not files - set(listed), f"{variable} misses {sorted(files - set(listed))}"
+        assert not set(listed) - files, f"{variable} lists files that do not exist: {sorted(set(listed) - files)}"

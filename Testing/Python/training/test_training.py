@@ -1,11 +1,11 @@
-"""Training: the loss falls, a resumed run continues exactly, DDP runs with gloo on two
-processes, checkpoints are safe to load, and bad data gets clear errors."""
+"""Training (``synthpathology train``): the loss falls, a resumed run continues exactly, DDP runs with
+gloo on two processes through the old ``python -m SynthPathologyLib.train`` entry point, checkpoints
+hold plain state, and bad data gets clear errors."""
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +14,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from SynthPathologyLib.models.generator import ModelFileError, load_checkpoint, load_model
+from SynthPathologyLib.cli import main as cli
+from SynthPathologyLib.models.checkpoints import load_checkpoint
+from SynthPathologyLib.models.generator import load_model
 from SynthPathologyLib.phantom.generator import PhantomOptions, write_phantom_dataset
-from SynthPathologyLib.training.loop import main
 
 ROOT = Path(__file__).resolve().parents[3]
 # fp32: bf16 instance norms on the discriminator's 3-voxel maps of a 24^3 patch can overflow, and
@@ -31,6 +32,10 @@ def dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("phantoms")
     write_phantom_dataset(out, 3, seed=2, options=PhantomOptions(resolution_mm=2.0), progress=False)
     return out
+
+
+def main(args: list[str]) -> int:
+    return cli.main(["train", *args])
 
 
 def losses(run: Path) -> list[dict]:
@@ -79,12 +84,21 @@ def test_two_process_ddp_with_gloo(dataset, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
-         "-m", "SynthPathologyLib.training.loop", "--data", str(dataset), "--out", str(run), *TINY, "--set", "steps=2",
+         "-m", "SynthPathologyLib.train", "--data", str(dataset), "--out", str(run), *TINY, "--set", "steps=2",
          "--device", "cpu"],
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert [row["step"] for row in losses(run)] == [1, 2]
-    assert load_model(run / "model").card.training["hardware"].startswith("2 x")
+    training = load_model(run / "model").card.training
+    assert training["hardware"].startswith("2 x")
+    assert training["command"].startswith("synthpathology train --data ")
+
+
+def test_train_is_a_synthpathology_command(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", "--help"])
+    assert exited.value.code == 0
+    assert "--resume" in capsys.readouterr().out
 
 
 def test_slicer_script_form_runs_the_same_entry_point(tmp_path):
@@ -115,24 +129,6 @@ def _case_without_label(root: Path) -> None:
 def test_unknown_setting_is_refused(dataset, tmp_path, capsys):
     assert main(["--data", str(dataset), "--out", str(tmp_path / "r"), "--set", "stpes=3"]) == 2
     assert "unknown training settings ['stpes']" in capsys.readouterr().err
-
-
-class _Exploit:
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def test_a_pickle_checkpoint_carrying_code_is_refused_without_running_it(tmp_path):
-    marker = tmp_path / "pwned"
-    path = tmp_path / "evil.pt"
-    with open(path, "wb") as stream:
-        pickle.dump({"step": 1, "payload": _Exploit(marker)}, stream)
-    with pytest.raises(ModelFileError, match="refused"):
-        load_checkpoint(path)
-    assert not marker.exists()
 
 
 def test_checkpoint_holds_plain_state(dataset, tmp_path):
