@@ -15,6 +15,7 @@ Everything that is not Qt lives here and runs headless. Packages, by concern:
 - ``turing``: blinded real-vs-synthetic reading studies
 - ``mrml``: the bridge to Slicer scenes, with jobs that keep long work off the GUI thread
 - ``web``: the browser app; ``cli``: the command line
+- ``transforms``: :class:`~SynthPathologyLib.transforms.RandLesionSynthesisd`, lesions on the fly in MONAI pipelines
 
 Spatial truth is kept in SimpleITK images (physical LPS coordinates, mm).
 """
