@@ -1,4 +1,4 @@
-"""The ``synthpathology turing`` command: create, audit, answer, status, analyze.
+"""The ``synthpathology turing`` command: create, audit, cases, answer, status, analyze.
 
 Library modules are imported inside each command, so that ``synthpathology --help`` and the light
 commands do not pay for scipy, scikit-learn and matplotlib.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .options import positive_int
 
@@ -42,15 +43,44 @@ def cmd_create(args: argparse.Namespace) -> int:
         readers=args.readers,
         seed=args.seed,
         settings=Settings(allow_back=args.allow_back, time_limit_s=args.time_limit),
+        allow_unlabelled_synthetic=args.allow_unlabelled_synthetic,
     )
     result = create_package(args.real, args.synthetic, args.out, args.key, options, progress=True)
     print(f"wrote study package {result.package}: {result.n_real + result.n_synthetic} cases "
           f"({result.n_real} real, {result.n_synthetic} synthetic)")
     print(f"wrote answer key {result.key} (seed {result.seed}); keep it away from the readers")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for truth, count in result.resampled.items():
         if count:
             print(f"note: {count} {truth} case(s) were resampled onto the common grid; interpolation smooths "
                   "images, which readers might notice", file=sys.stderr)
+    return 0
+
+
+def open_study(package: str | Path, secret_file: str | Path | None):
+    """The study package at ``package``, with the study secret of ``secret_file`` (--study-secret) if given."""
+    from ..turing.journal_format import read_study_secret
+    from ..turing.study_package import open_package
+
+    return open_package(package, read_study_secret(secret_file) if secret_file else None)
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    from ..turing.journal import read_journal
+    from ..turing.session import reader_order
+
+    package = open_study(args.package, args.study_secret)
+    if args.reader is None:
+        print("\n".join(package.manifest.case_ids))
+        return 0
+    order = reader_order(package.manifest.package_id, package.manifest.case_ids, package.check_reader(args.reader))
+    answered = read_journal(package, args.reader).latest()
+    for position, case in enumerate(order, start=1):
+        print(f"{position:4d}  {case}  " + (f"answered ({answered[case].label})" if case in answered else "open"))
+    following = next((case for case in order if case not in answered), None)
+    print(f"next case for reader {args.reader}: {following}" if following else
+          f"reader {args.reader} has answered every case", file=sys.stderr)
     return 0
 
 
@@ -74,9 +104,11 @@ def cmd_answer(args: argparse.Namespace) -> int:
     from ..turing.journal import Answer
     from ..turing.session import record_answer
 
-    record, earlier = record_answer(args.package, args.reader, args.case,
-                                    Answer(args.label, args.confidence, args.realism, args.comment),
-                                    time_s=args.time_spent)
+    record, earlier, warnings = record_answer(open_study(args.package, args.study_secret), args.reader, args.case,
+                                              Answer(args.label, args.confidence, args.realism, args.comment),
+                                              time_s=args.time_spent)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"recorded for reader {record.reader}: case {record.case} {record.label}, confidence "
           f"{record.confidence}, realism {record.realism} (journal entry {record.seq})"
           + (f"; replaces {earlier.label}, confidence {earlier.confidence}" if earlier else ""))
@@ -89,7 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ..turing.errors import JournalCorruptError
     from ..turing.session import study_status
 
-    statuses = study_status(args.package)
+    statuses = study_status(open_study(args.package, args.study_secret))
     if not statuses:
         print("no reader has answered yet")
     for s in statuses:
@@ -111,7 +143,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from ..turing.analysis import analyze_study
     from ..turing.report import write_report
 
-    analysis = analyze_study(args.package, args.key)
+    package = open_study(args.package, args.study_secret)
+    analysis = analyze_study(package.root, args.key, package.secret)
     paths = write_report(analysis, args.out)
     pooled = analysis.pooled
     low, high = pooled["ci95"]
@@ -150,6 +183,9 @@ def add_turing_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--allow-back", action="store_true", help="let readers go back and change answers")
     create.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                         help="time per case after which answers are flagged (default: none)")
+    create.add_argument("--allow-unlabelled-synthetic", action="store_true",
+                        help="accept synthetic case folders without provenance.json or phantom.json (by default "
+                             "refused: they may be real cases)")
     create.set_defaults(run=cmd_create)
 
     audit = actions.add_parser(
@@ -159,6 +195,14 @@ def add_turing_commands(commands: argparse._SubParsersAction) -> None:
     audit.add_argument("package", help="study package folder")
     audit.add_argument("--key", help="answer key: also relate leaks to the truth and search for source names")
     audit.set_defaults(run=cmd_audit)
+
+    cases = actions.add_parser(
+        "cases", help="list a study's case ids, or a reader's cases in their order and the next one",
+        description="List the anonymous case ids of a study package; with --reader, the reader's own order with "
+                    "what they answered, and their next case (for 'turing answer --case').")
+    cases.add_argument("package", help="study package folder")
+    cases.add_argument("--reader", help="reader id: their order, answers and next case")
+    cases.set_defaults(run=cmd_cases)
 
     answer = actions.add_parser(
         "answer", help="record one reader's answer for one case",
@@ -188,3 +232,13 @@ def add_turing_commands(commands: argparse._SubParsersAction) -> None:
     analyze.add_argument("--key", required=True, help="the study's answer key")
     analyze.add_argument("--out", required=True, help="output folder (outside the package)")
     analyze.set_defaults(run=cmd_analyze)
+    for action in (cases, answer, status, analyze):
+        add_study_secret_option(action)
+
+
+def add_study_secret_option(parser: argparse.ArgumentParser) -> None:
+    """``--study-secret FILE``: the organizer's secret that keys the reader journals."""
+    parser.add_argument("--study-secret", metavar="FILE",
+                        help="file holding the organizer's study secret (e.g. made with 'openssl rand -hex 32'): "
+                             "journal lines are then keyed with it, so edits and removed answers are detected; "
+                             "use it for every answer of the study")

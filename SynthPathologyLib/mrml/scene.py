@@ -94,6 +94,9 @@ def create_headless_scene() -> HeadlessScene:
 def nodes_of_class(scene: slicer.vtkMRMLScene, class_name: str) -> list:
     """The scene's nodes of ``class_name`` (or a subclass), in scene order."""
     nodes = scene.GetNodesByClass(class_name)
+    # The caller owns the returned collection (C++: "must delete"); unreleased, it would keep every
+    # listed node, and its image data, alive after the node leaves the scene (as slicer.util does).
+    nodes.UnRegister(None)
     return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
 
 
@@ -121,7 +124,7 @@ def ensure_slice_views(scene: slicer.vtkMRMLScene) -> list:
     scripts, tests) gets Slicer's standard Red (axial), Yellow (sagittal) and Green (coronal) slice
     nodes and their composite nodes, so view settings can be made and saved with the scene.
     """
-    if scene.GetNodesByClass("vtkMRMLSliceCompositeNode").GetNumberOfItems() == 0:
+    if not nodes_of_class(scene, "vtkMRMLSliceCompositeNode"):
         if scene.GetDefaultNodeByClass("vtkMRMLSliceNode") is None:
             slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
         for layout_name, orientation, color in STANDARD_SLICE_VIEWS:

@@ -7,6 +7,7 @@ Modules:
 - :mod:`.answer_key`: the key file kept outside the package
 - :mod:`.audit`: can anything but the image content tell real from synthetic? (:func:`audit_package`)
 - :mod:`.journal`: crash-safe per-reader answer journals and locks
+- :mod:`.journal_format`: chained (and, with the study secret, keyed) journal lines and the head file
 - :mod:`.session`: reading sessions for front ends (:func:`open_session`), single answers, progress
 - :mod:`.analysis` and :mod:`.report`: statistics, CSV, ``summary.json`` and the HTML report
 - :mod:`SynthPathologyLib.cli.turing`: the ``synthpathology turing`` command line

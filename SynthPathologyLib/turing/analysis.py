@@ -218,13 +218,15 @@ class Analysis:
         }
 
 
-def analyze_study(package_path: str | os.PathLike, key_path: str | os.PathLike) -> Analysis:
-    """Join every reader's answers with the key and compute the study's statistics.
+def analyze_study(package_path: str | os.PathLike, key_path: str | os.PathLike,
+                  secret: bytes | None = None) -> Analysis:
+    """Join every reader's answers with the key and compute the study's statistics (``secret``: the
+    study secret that keys the journals, see :mod:`.journal_format`).
 
     Raises :class:`AnswerKeyError` for a key of another package, :class:`JournalCorruptError` for a
     damaged journal, and :class:`StudyPackageError` when nobody has answered yet.
     """
-    package = open_package(package_path)
+    package = open_package(package_path, secret)
     key = load_key(key_path, package)
     journals = read_all_journals(package)
     ratings = [

@@ -1,8 +1,12 @@
 """Audit of a study package's blinding: can anything but the image content tell real from synthetic?
 
 Everything a reader can see besides the voxels is collected per case as "visible properties":
-file names (with the case id masked), sizes, compression, modes, modification times, every
-NIfTI header field and the header extension bytes, and each case folder's entries, mode and time.
+file names (with the case id masked), sizes, compression, every NIfTI header field, its byte order
+and the header extension bytes, and each file's and case folder's file-system properties: mode,
+modification time, owner, link count (a hard link), allocated blocks (a sparse file) and extended
+attributes (names and values), and each folder's entries. Inode numbers and change times are not
+compared: every file has its own, and the package is written in case-id order so that they follow
+the random ids.
 A correctly built package shows one value per property for all cases; any property with several
 values is a leak, because a reader could sort cases by it. Files the manifest does not list, a
 manifest case order other than by id, and symbolic links are leaks too.
@@ -23,6 +27,7 @@ from pathlib import Path
 
 from .answer_key import AnswerKey, load_key
 from .journal import JOURNAL_SUFFIX
+from .journal_format import HEAD_SUFFIX
 from .study_package import CASES_DIR, MANIFEST_NAME, READER_ID_RE, READERS_DIR, StudyPackage, open_package
 
 _NIFTI1_HEADER_BYTES = 348
@@ -73,6 +78,7 @@ def _header_properties(path: Path, prefix: str) -> tuple[dict[str, str], bytes]:
     except Exception as exc:  # nibabel and gzip raise many types for files that are not NIfTI
         props[f"{prefix}: header"] = f"unreadable ({type(exc).__name__})"
         return props, b""
+    props[f"{prefix}: header byte order"] = "big-endian" if header.endianness == ">" else "little-endian"
     for name in header.keys():
         value = header[name]
         props[f"{prefix}: header {name}"] = repr(value.tolist() if hasattr(value, "tolist") else value)
@@ -82,7 +88,24 @@ def _header_properties(path: Path, prefix: str) -> tuple[dict[str, str], bytes]:
 
 def _stat_properties(path: Path, prefix: str) -> dict[str, str]:
     info = os.lstat(path)
-    return {f"{prefix}: mode": oct(info.st_mode), f"{prefix}: modification time": str(info.st_mtime_ns)}
+    return {
+        f"{prefix}: mode": oct(info.st_mode),
+        f"{prefix}: modification time": str(info.st_mtime_ns),
+        f"{prefix}: owner": f"uid {info.st_uid}, gid {info.st_gid}",
+        f"{prefix}: link count": str(info.st_nlink),
+        f"{prefix}: allocated blocks": str(info.st_blocks),
+        f"{prefix}: extended attributes": _extended_attributes(path),
+    }
+
+
+def _extended_attributes(path: Path) -> str:
+    """Names and a digest of the values of a file's extended attributes (ACLs, labels, notes)."""
+    try:
+        names = sorted(os.listxattr(path, follow_symlinks=False))
+        values = b"\0".join(os.getxattr(path, name, follow_symlinks=False) for name in names)
+    except (OSError, AttributeError):  # not supported by the file system or the platform
+        return "unsupported"
+    return f"{names} {hashlib.sha256(values).hexdigest()[:16]}" if names else "none"
 
 
 def visible_properties(package: StudyPackage) -> tuple[dict[str, dict[str, str]], dict[str, bytes]]:
@@ -133,7 +156,7 @@ def _unexpected_files(package: StudyPackage) -> list[Leak]:
 
 
 def _is_journal_file(name: str) -> bool:
-    for suffix in (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}.torn", ".lock"):
+    for suffix in (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}.torn", ".lock", HEAD_SUFFIX):
         if name.endswith(suffix) and READER_ID_RE.match(name[: -len(suffix)]):
             return True
     return False

@@ -16,7 +16,15 @@ Blinding: nothing a reader can see outside the image content may tell real from 
 - One size: files are uncompressed. A gzip-compressed file's size depends on its content (smooth
   synthetic images compress better than noisy real ones); an uncompressed file's size depends only
   on grid and dtype, which all cases share.
-- One time and mode: every file and folder gets the same mtime (:data:`FIXED_MTIME`) and mode.
+- One time, mode and owner: every file and folder gets the same mtime (:data:`FIXED_MTIME`), mode
+  and owner (the creating user), and no extended attributes; files are written whole (not sparse)
+  and fresh (one link each).
+
+Synthetic cases must say where they come from: a synthetic case folder without ``provenance.json``
+(written by ``synthesize``, ``augment``, ``demo``) or ``phantom.json`` (a phantom) is refused unless
+allowed, since it may be a real case (a demo's unmodified original). Several synthetic cases from
+one patient (their ``source_case``), or one from a patient whose real case is drawn too, are
+reported: readers may recognise the same anatomy.
 
 The seed, when not given, is drawn from the operating system: with a known seed and the source
 folders, anyone could redraw the selection. It is recorded only in the answer key.
@@ -24,6 +32,7 @@ folders, anyone could redraw the selection. It is recorded only in the answer ke
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -70,6 +79,7 @@ class CreateOptions:
     ``fraction_synthetic``: share of synthetic cases, strictly between 0 and 1.
     ``readers``: the study's reader ids (empty: any valid reader id may answer).
     ``seed``: random seed of selection and ids (None: a fresh random one, recorded in the key).
+    ``allow_unlabelled_synthetic``: accept synthetic case folders without provenance.
     """
 
     n_cases: int | None = None
@@ -78,11 +88,13 @@ class CreateOptions:
     seed: int | None = None
     settings: Settings = field(default_factory=Settings)
     pathology: str = "glioma"
+    allow_unlabelled_synthetic: bool = False
 
 
 @dataclass(frozen=True)
 class CreateResult:
-    """What :func:`create_package` wrote; ``resampled`` counts cases moved onto the common grid per truth."""
+    """What :func:`create_package` wrote; ``resampled`` counts cases moved onto the common grid per
+    truth; ``warnings``: what the organizer should know (cases sharing a patient)."""
 
     package: Path
     key: Path
@@ -90,6 +102,51 @@ class CreateResult:
     n_synthetic: int
     seed: int
     resampled: dict[str, int]
+    warnings: tuple[str, ...] = ()
+
+
+SYNTHETIC_PROVENANCE = ("provenance.json", "phantom.json")
+
+
+def check_synthetic_provenance(folders: list[Path], allow_unlabelled: bool) -> None:
+    """Refuse synthetic case folders that do not say where they come from."""
+    bare = [folder for folder in folders if not any((folder / name).is_file() for name in SYNTHETIC_PROVENANCE)]
+    if bare and not allow_unlabelled:
+        raise StudyPackageError(
+            f"{len(bare)} case folder(s) of the synthetic dataset have no provenance "
+            f"({' or '.join(SYNTHETIC_PROVENANCE)}), e.g. {bare[0]}: they may be real cases (a demo's original); "
+            "remove them, or allow them with --allow-unlabelled-synthetic")
+
+
+def shared_patients(drawn: list[tuple[str, Path]]) -> list[str]:
+    """Warnings for drawn synthetic cases that share a patient (``provenance.json`` ``source_case``)
+    with each other or with a drawn real case."""
+    from ..evaluation.splits import patient_of
+
+    real = {patient_of(folder.name) for truth, folder in drawn if truth == "real"}
+    by_patient: dict[str, list[str]] = {}
+    for truth, folder in drawn:
+        source = _source_case(folder) if truth == "synthetic" else None
+        if source:
+            by_patient.setdefault(patient_of(source), []).append(folder.name)
+    warnings = []
+    for patient, names in sorted(by_patient.items()):
+        if len(names) > 1:
+            warnings.append(f"{len(names)} synthetic cases come from patient {patient} ({', '.join(names)}): readers "
+                            "may recognise the same anatomy")
+        if patient in real:
+            warnings.append(f"synthetic case(s) {', '.join(names)} come from patient {patient}, whose real case is "
+                            "in the study too: readers may recognise the anatomy")
+    return warnings
+
+
+def _source_case(folder: Path) -> str | None:
+    try:
+        data = json.loads((folder / SYNTHETIC_PROVENANCE[0]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = data.get("source_case") if isinstance(data, dict) else None
+    return source if isinstance(source, str) and source else None
 
 
 def choose_counts(n_cases: int | None, fraction: float, n_real: int, n_synthetic: int) -> tuple[int, int]:
@@ -218,15 +275,24 @@ def _write_case(folder: Path, grid: sitk.Image, contrasts: tuple[str, ...], out:
     return resampled
 
 
-def _fix_times_and_modes(root: Path) -> None:
-    """Give every file and folder under ``root`` (and ``root``) one mode and :data:`FIXED_MTIME`."""
+def _xattr_names(path: Path) -> list[str]:
+    try:
+        return os.listxattr(path)
+    except (OSError, AttributeError):  # not supported by the file system or the platform
+        return []
+
+
+def _uniform_file_properties(root: Path) -> None:
+    """Give every file and folder under ``root`` (and ``root``) one mode, owner and
+    :data:`FIXED_MTIME`, and no extended attributes (the audit compares them all)."""
     for folder, _, files in os.walk(root, topdown=False):
-        for name in files:
-            path = Path(folder, name)
-            os.chmod(path, FILE_MODE)
+        for path, mode in [*((Path(folder, name), FILE_MODE) for name in files), (Path(folder), DIR_MODE)]:
+            os.chmod(path, mode)
+            if hasattr(os, "chown"):
+                os.chown(path, os.getuid(), os.getgid())  # a setgid parent folder may have given another group
+            for name in _xattr_names(path):
+                os.removexattr(path, name)
             os.utime(path, (FIXED_MTIME, FIXED_MTIME))
-        os.chmod(folder, DIR_MODE)
-        os.utime(folder, (FIXED_MTIME, FIXED_MTIME))
 
 
 def create_package(
@@ -258,6 +324,7 @@ def create_package(
     for truth, root in (("real", real_root), ("synthetic", synthetic_root)):
         if not sources[truth]:
             raise CaseError(f"{root}: no BraTS case folders found in the {truth} dataset")
+    check_synthetic_provenance(sources["synthetic"], options.allow_unlabelled_synthetic)
     n_real, n_synthetic = choose_counts(options.n_cases, options.fraction_synthetic,
                                         len(sources["real"]), len(sources["synthetic"]))
 
@@ -290,7 +357,7 @@ def create_package(
             cases=tuple(CaseEntry(case_id, {c: case_file_path(case_id, c) for c in contrasts}) for case_id in by_id),
         )
         write_manifest(partial, manifest)
-        _fix_times_and_modes(partial)
+        _uniform_file_properties(partial)
         key = AnswerKey(
             package_id=manifest.package_id,
             truth={case_id: truth for case_id, (truth, _) in by_id.items()},
@@ -312,4 +379,5 @@ def create_package(
         raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return CreateResult(out, key_path, n_real, n_synthetic, seed, {t: resampled[t] for t in ("real", "synthetic")})
+    return CreateResult(out, key_path, n_real, n_synthetic, seed, {t: resampled[t] for t in ("real", "synthetic")},
+                        tuple(shared_patients(drawn)))

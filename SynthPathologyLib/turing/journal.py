@@ -1,9 +1,12 @@
 """Per-reader answer journals: append-only JSON Lines, crash-safe, one writer per reader at a time.
 
 Each reader has ``readers/<reader>.jsonl`` in the study package. One line per answer, a JSON
-object holding the whole answer, a sequence number (1, 2, ...) and ``sha256``: the digest of the
-canonical JSON (sorted keys, no spaces, UTF-8) of the other fields. A later answer for the same
-case supersedes an earlier one (when the study allows going back).
+object holding the whole answer, a sequence number (1, 2, ...) and a digest that covers the line
+and the digest of the line before it, keyed with the organizer's study secret when the package is
+opened with one (:mod:`.journal_format`; journals of the first, unchained format are still read),
+and ``readers/<reader>.head`` with the last line's number and digest, so that a removed last
+answer is noticed too. A later answer for the same case supersedes an earlier one (when the study
+allows going back).
 
 Committing an answer: the full line, newline included, is written with a single ``write`` on an
 ``O_APPEND`` descriptor, then ``fsync``-ed (and the folder too when the journal was just created).
@@ -26,17 +29,16 @@ the lock when its process dies, so a killed session never blocks the next one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.durable import fsync_directory
 from .errors import JournalCorruptError, ReaderBusyError, SessionError, StudyPackageError
+from .journal_format import check_head, decode_line, encode_line, write_head
 from .study_package import READER_ID_RE, StudyPackage
 
 JOURNAL_SUFFIX = ".jsonl"
@@ -108,29 +110,8 @@ def answer_problem(answer: Answer, time_s: float | None = None) -> str | None:
     return None
 
 
-def _canonical(fields: dict) -> bytes:
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def encode_record(record: AnswerRecord) -> bytes:
-    """The journal line of ``record``: canonical JSON with its checksum, and a newline."""
-    fields = asdict(record)
-    return _canonical({**fields, "sha256": hashlib.sha256(_canonical(fields)).hexdigest()}) + b"\n"
-
-
-def _decode_line(raw: bytes) -> AnswerRecord:
-    """Parse one journal line; ValueError says what is wrong with it."""
-    try:
-        fields = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not valid JSON ({exc})") from None
-    if not isinstance(fields, dict):
-        raise ValueError("not a JSON object")
-    checksum = fields.pop("sha256", None)
-    if checksum is None:
-        raise ValueError("no sha256 checksum")
-    if hashlib.sha256(_canonical(fields)).hexdigest() != checksum:
-        raise ValueError("checksum mismatch (the line was altered or damaged)")
+def _record(fields: dict) -> AnswerRecord:
+    """The record of a line's fields; ValueError says what is wrong."""
     if set(fields) != _RECORD_FIELDS:
         raise ValueError(f"unexpected fields {sorted(set(fields) ^ _RECORD_FIELDS)}")
     record = AnswerRecord(**fields)
@@ -142,19 +123,30 @@ def _decode_line(raw: bytes) -> AnswerRecord:
 
 @dataclass(frozen=True)
 class Journal:
-    """A reader's committed answers, oldest first, and the size of an ignored torn last line (0: none)."""
+    """A reader's committed answers, oldest first, the size of an ignored torn last line (0: none),
+    the last line's digest (the next line chains from it), whether its lines are keyed, how many
+    keyed lines could not be verified (read without the study secret), and whether the head file
+    is one line behind."""
 
     path: Path
     reader: str
     records: tuple[AnswerRecord, ...] = ()
     torn_tail_bytes: int = 0
+    last_digest: str = ""
+    keyed: bool = False
+    unverified: int = 0
+    head_behind: bool = False
 
     @property
     def warning(self) -> str | None:
-        if not self.torn_tail_bytes:
-            return None
-        return (f"{self.path}: ignoring an incomplete last line ({self.torn_tail_bytes} bytes), left by an "
-                "interrupted write or one in progress; that answer was never committed")
+        notes = []
+        if self.torn_tail_bytes:
+            notes.append(f"{self.path}: ignoring an incomplete last line ({self.torn_tail_bytes} bytes), left by "
+                         "an interrupted write or one in progress; that answer was never committed")
+        if self.unverified:
+            notes.append(f"{self.path}: {self.unverified} keyed answer line(s) not verified: give the study "
+                         "secret to check them")
+        return "; ".join(notes) or None
 
     def latest(self) -> dict[str, AnswerRecord]:
         """Case id -> the reader's current answer (later answers supersede earlier ones)."""
@@ -189,14 +181,16 @@ def read_journal(package: StudyPackage, reader: str) -> Journal:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return Journal(path, reader)
+        data = b""
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
-    records = []
+    records, digests = [], []
     case_ids = set(package.manifest.case_ids)
+    previous, chained, keyed, unverified = "", False, False, 0
     for number, raw in enumerate(lines, start=1):
         try:
-            record = _decode_line(raw)
+            line = decode_line(raw, previous, package.secret, chained=chained, after_keyed=keyed)
+            record = _record(line.fields)
             problem = _record_problem(record, number, reader, package.manifest.package_id, case_ids)
             if problem:
                 raise ValueError(problem)
@@ -206,7 +200,11 @@ def read_journal(package: StudyPackage, reader: str) -> Journal:
                 "journal and repair or restore it before going on"
             ) from None
         records.append(record)
-    return Journal(path, reader, tuple(records), len(tail))
+        digests.append(line.digest)
+        previous, keyed, unverified = line.digest, keyed or line.keyed, unverified + (not line.verified)
+        chained = chained or line.version > 1
+    behind = check_head(path, digests, package.secret, keyed)
+    return Journal(path, reader, tuple(records), len(tail), previous, keyed, unverified, behind)
 
 
 def reader_ids(package: StudyPackage) -> list[str]:
@@ -320,18 +318,21 @@ class JournalWriter:
             recorded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             via=via,
         )
-        data = encode_record(record)
+        secret = self.package.secret
+        data, digest = encode_line(asdict(record), self.journal.last_digest, secret)
         line = memoryview(data)
         try:
             while line:
                 line = line[os.write(self._fd, line):]
             os.fsync(self._fd)
+            write_head(self.journal.path, record.seq, digest, secret)
         except OSError as exc:
             os.ftruncate(self._fd, self._size)  # drop the partial line so the journal stays clean
             raise SessionError(f"{self.journal.path}: could not save the answer for case {case} ({exc}); "
                                "it was not recorded") from None
         self._size += len(data)
-        self.journal = Journal(self.journal.path, self.reader, (*self.journal.records, record))
+        self.journal = replace(self.journal, records=(*self.journal.records, record), last_digest=digest,
+                               keyed=secret is not None)
         return record
 
     def close(self) -> None:
@@ -379,7 +380,12 @@ def open_journal_writer(package: StudyPackage, reader: str, *, lock_timeout_s: f
     lock_fd = lock_reader(package, reader, lock_timeout_s)
     try:
         journal = read_journal(package, reader)
+        if journal.keyed and package.secret is None:
+            raise SessionError(f"{journal.path}: this study's answers are keyed with its secret; open the study "
+                               "with the study secret to answer")
         warnings = [_cut_torn_tail(journal)] if journal.torn_tail_bytes else []
+        if journal.head_behind:  # an answer committed just before a crash, or a journal of the first format
+            write_head(journal.path, len(journal.records), journal.last_digest, package.secret)
         created = not journal.path.exists()
         fd = os.open(journal.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_BINARY, 0o644)
         if created:
@@ -387,7 +393,7 @@ def open_journal_writer(package: StudyPackage, reader: str, *, lock_timeout_s: f
     except BaseException:
         os.close(lock_fd)
         raise
-    journal = Journal(journal.path, reader, journal.records)
+    journal = replace(journal, torn_tail_bytes=0, head_behind=False)
     return JournalWriter(package, reader, journal, warnings, fd, lock_fd, os.fstat(fd).st_size)
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import JournalCorruptError, SessionError
 from .journal import Answer, AnswerRecord, JournalWriter, open_journal_writer, read_journal, reader_ids
@@ -183,6 +184,15 @@ def open_session(
     return Session(package, open_journal_writer(package, reader), clock)
 
 
+class RecordedAnswer(NamedTuple):
+    """What :func:`record_answer` committed, the answer it replaces (or None), and what was repaired
+    in the journal first (a torn last line), for the user."""
+
+    record: AnswerRecord
+    replaced: AnswerRecord | None
+    warnings: list[str]
+
+
 def record_answer(
     package: StudyPackage | str | os.PathLike,
     reader: str,
@@ -191,8 +201,8 @@ def record_answer(
     *,
     time_s: float | None = None,
     lock_timeout_s: float = 5.0,
-) -> tuple[AnswerRecord, AnswerRecord | None]:
-    """Commit one answer outside a session; returns it and the answer it replaces (or None).
+) -> RecordedAnswer:
+    """Commit one answer outside a session.
 
     Changing an existing answer needs a study that allows going back. Waits up to
     ``lock_timeout_s`` for another process answering for the same reader.
@@ -206,7 +216,8 @@ def record_answer(
                 f"reader {reader!r} already answered case {case} ({earlier.label}); "
                 "this study does not allow changing answers"
             )
-        return writer.append(case, answer, time_s=time_s, via="command line"), earlier
+        record = writer.append(case, answer, time_s=time_s, via="command line")
+        return RecordedAnswer(record, earlier, list(writer.warnings))
 
 
 @dataclass(frozen=True)

@@ -275,11 +275,13 @@ def parse_manifest(data: object, source: str) -> Manifest:
 
 @dataclass(frozen=True)
 class StudyPackage:
-    """An opened study package: its folder and checked manifest, with every case file resolved."""
+    """An opened study package: its folder and checked manifest, with every case file resolved, and
+    the organizer's study secret when given (reader journals are then keyed with it)."""
 
     root: Path
     manifest: Manifest
     _files: dict[str, dict[str, Path]] = field(repr=False)
+    secret: bytes | None = field(default=None, repr=False)
 
     @property
     def readers_dir(self) -> Path:
@@ -302,8 +304,9 @@ class StudyPackage:
         return reader
 
 
-def open_package(path: str | os.PathLike) -> StudyPackage:
-    """Open a study package folder, checking its manifest and that every listed file is safe and present.
+def open_package(path: str | os.PathLike, secret: bytes | None = None) -> StudyPackage:
+    """Open a study package folder, checking its manifest and that every listed file is safe and
+    present; ``secret``: the organizer's study secret (see :mod:`.journal_format`).
 
     Raises :class:`StudyPackageError` (or :class:`UnsafePathError`) naming the problem.
     """
@@ -324,7 +327,7 @@ def open_package(path: str | os.PathLike) -> StudyPackage:
                   for contrast, relative in case.files.items()}
         for case in manifest.cases
     }
-    return StudyPackage(root, manifest, files)
+    return StudyPackage(root, manifest, files, secret)
 
 
 def write_manifest(root: Path, manifest: Manifest) -> Path:

@@ -1,6 +1,10 @@
 """The trame-slicer application: one trame server, one MRML scene with its logics (trame-slicer's
 ``SlicerApp``), remote-rendered views, and the page of the chosen mode.
 
+Every server run has its access token (:mod:`.access`) and accepts from pages only the state and
+methods of :mod:`.client_state`. A trame server's state and views are shared by all its pages, so
+one server serves one user (or one reader): the pages of one link are that user's tabs.
+
 Rendering is offscreen (VTK's EGL window on Mesa when there is no display); the views' images
 stream to the page over the server's websocket.
 """
@@ -21,10 +25,14 @@ from trame_slicer.rca_view import register_rca_factories
 from vtkmodules.vtkCommonCore import vtkCommand
 
 from ..core.case import Case
+from .access import Access, install_access
+from .client_state import install_guard
 from .layout import VIEW_LAYOUT_ID, build_page, views_layout
 from .seed import matrix_values
+from .tasks import show_error
 from .uploads import DataFolder, UploadLimits
 
+UPLOAD_GROUP_BYTES = 16_000_000
 STILL_QUALITY = 90
 """JPEG quality of the views' frames: trame-rca's still-frame quality."""
 
@@ -40,6 +48,7 @@ class AppOptions:
         resolution_mm: voxel size (mm) of the default brain (1, or 2 for a faster start).
         model, device: synthesizer model folder (None: the shipped one) and device.
         limits: upload limits.
+        token: the access token (None: a fresh random one); identity: who it stands for.
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +58,12 @@ class AppOptions:
     model: str | None = None
     device: str = "auto"
     limits: UploadLimits = field(default_factory=UploadLimits)
+    token: str | None = None
+    identity: str = "user"
+
+    def access(self) -> Access:
+        extra = {"token": self.token} if self.token else {}
+        return Access(self.host, self.port, identity=self.identity, **extra)
 
 
 @dataclass
@@ -60,24 +75,31 @@ class WebApp:
     layout_manager: LayoutManager
     data: DataFolder
     options: AppOptions
+    access: Access
     mode: object  # LesionWorkflow or ReadingWorkflow: kept alive with the app
     _temporary: tempfile.TemporaryDirectory | None = None
 
     def start(self) -> None:
+        """Serve until stopped (Ctrl-C); then close the mode (a reading session's journal and lock).
+        No idle shutdown: readers come and go."""
         try:
             self.server.start(host=self.options.host, port=self.options.port, open_browser=False,
-                              show_connection_info=True)
+                              show_connection_info=False, timeout=0)
         finally:
+            close = getattr(self.mode, "close", None)
+            if close is not None:
+                close()
             if self._temporary is not None:
                 self._temporary.cleanup()
 
 
-def _slicer_server(name: str):
-    """A trame server with a SlicerApp, remote views and the view layout."""
+def _slicer_server(name: str, access: Access):
+    """A trame server with a SlicerApp, remote views and the view layout, open to ``access`` only."""
     # Offscreen: without a display VTK would first try X11 and log an error.
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     server = get_server(name, client_type="vue3")
+    install_access(server, access)
     server.enable_module(trame_slicer.module)  # its chunked file loader serves uploads
     slicer_app = SlicerApp()
     # One frame per change at the final quality: below it the scheduler renders every change
@@ -133,12 +155,14 @@ def create_lesion_app(options: AppOptions, case: Case | None = None) -> WebApp:
     from .lesion_panel import lesion_panel
     from .lesion_workflow import LesionWorkflow
 
-    server, slicer_app, layout_manager = _slicer_server("synthpathology-lesion")
+    access = options.access()
+    server, slicer_app, layout_manager = _slicer_server("synthpathology-lesion", access)
     data, temporary = _data_folder(options)
     workflow = LesionWorkflow(server, slicer_app, data, options.limits, case=case,
                               resolution_mm=options.resolution_mm, model=options.model, device=options.device)
+    _guard(server, workflow.schema, options.limits)
     build_page(server, layout_manager, "SynthPathology", lambda: lesion_panel(options.limits, server.controller))
-    return WebApp(server, slicer_app, layout_manager, data, options, workflow, temporary)
+    return WebApp(server, slicer_app, layout_manager, data, options, access, workflow, temporary)
 
 
 def create_reading_app(options: AppOptions, session) -> WebApp:
@@ -146,8 +170,17 @@ def create_reading_app(options: AppOptions, session) -> WebApp:
     shows its cases one by one; it is closed when the server stops."""
     from .reading_panel import ReadingWorkflow, reading_panel
 
-    server, slicer_app, layout_manager = _slicer_server("synthpathology-reading")
+    access = options.access()
+    server, slicer_app, layout_manager = _slicer_server("synthpathology-reading", access)
     data, temporary = _data_folder(options)
     workflow = ReadingWorkflow(server, slicer_app, session)
+    _guard(server, workflow.schema, options.limits)
     build_page(server, layout_manager, "SynthPathology reading", lambda: reading_panel(server.controller))
-    return WebApp(server, slicer_app, layout_manager, data, options, workflow, temporary)
+    return WebApp(server, slicer_app, layout_manager, data, options, access, workflow, temporary)
+
+
+def _guard(server, schema, limits: UploadLimits) -> None:
+    """Check what pages send against ``schema``; one websocket message holds at most one upload
+    group (trame-slicer's loader sends files in groups of about 10 MB, or one larger file)."""
+    install_guard(server, schema, lambda message: show_error(server.state, message),
+                  max_message_bytes=limits.max_file_bytes + UPLOAD_GROUP_BYTES)

@@ -8,14 +8,19 @@ from __future__ import annotations
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from .lesion_workflow import SENT_WITH_CLICKS
+from .lesion_state import SENT_WITH_CLICKS, SLIDERS
 from .tasks import click_with_state
 from .uploads import UPLOAD_SUFFIXES, UploadLimits
 
 
-def _slider(name: str, label: str, low: float, high: float, step: float, **kwargs) -> None:
-    v3.VSlider(v_model=(name,), label=label, min=low, max=high, step=step, thumb_label=True,
-               density="compact", hide_details=True, classes="my-1", **kwargs)
+def _slider(name: str, **kwargs) -> None:
+    """The slider of ``name`` (range and label from :data:`SLIDERS`), its value written beside it."""
+    label, low, high, step = SLIDERS[name]
+    with v3.VSlider(v_model=(name,), label=label, min=low, max=high, step=step, thumb_label=True,
+                    density="compact", hide_details=True, classes=f"my-1 slider-{name}", **kwargs):
+        with v3.Template(v_slot_append=True):
+            html.Span(f"{{{{ {name} }}}}", classes=f"text-caption slider-value slider-value-{name}",
+                      style="min-width: 2.5em; text-align: right")
 
 
 def _section(title: str) -> None:
@@ -56,16 +61,16 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
         "{{ seed_ras ? `R ${seed_ras[0]}  A ${seed_ras[1]}  S ${seed_ras[2]} mm` : 'not placed' }}",
         classes="text-caption seed-position",
     )
-    html.Div("Tumor core diameters (mm); the box handles resize it when placing is off", classes="text-caption")
-    _slider("diameter_rl", "R-L", 5, 80, 1)
-    _slider("diameter_ap", "A-P", 5, 80, 1)
-    _slider("diameter_si", "S-I", 5, 80, 1)
+    html.Div("Tumor core diameters; the box handles resize it when placing is off", classes="text-caption")
+    _slider("diameter_rl")
+    _slider("diameter_ap")
+    _slider("diameter_si")
 
     _section("Composition")
-    _slider("edema_mm", "Edema (mm)", 0, 30, 1)
-    _slider("necrosis", "Necrosis", 0, 0.9, 0.05)
-    _slider("rim_mm", "Rim (mm)", 1, 10, 0.5)
-    _slider("irregularity", "Irregular", 0, 1, 0.05)
+    _slider("edema_mm")
+    _slider("necrosis")
+    _slider("rim_mm")
+    _slider("irregularity")
 
     _section("Generate")
     with html.Div(classes="d-flex align-center ga-2"):
@@ -87,9 +92,10 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
         v3.VBtn("{{ c.title }}", v_for="c in contrasts", key="c.value", value=("c.value",), size="small")
     with v3.VBtnToggle(v_model=("show_synthetic",), density="compact", mandatory=True, classes="mt-2",
                        variant="outlined", disabled=("!has_result",)):
-        v3.VBtn("Original", value=False, size="small")
-        v3.VBtn("Synthetic", value=True, size="small")
-    _slider("opacity", "Opacity", 0, 1, 0.05, disabled=("!has_result || !show_synthetic",))
+        # Bound values: a bare Python True renders as an empty attribute, which the page sends as ''.
+        v3.VBtn("Original", value=("false",), size="small")
+        v3.VBtn("Synthetic", value=("true",), size="small")
+    _slider("opacity", disabled=("!has_result || !show_synthetic",))
     v3.VBtn(
         "Download case (.zip)",
         prepend_icon="mdi-download",

@@ -27,44 +27,19 @@ from ..phantom.generator import default_brain_case
 from ..synthesis.session import SynthesisSession
 from ..synthesis.synthesizer import Synthesizer
 from .case_nodes import CaseNodes, put_case_in_scene
+from .client_state import StateRefused, take_checked
 from .downloads import brats_case_zip, download_case_id
+from .lesion_state import DIAMETER_KEYS, MAX_RANDOM_SEED, SENT_WITH_CLICKS, STATE_DEFAULTS, lesion_schema
 from .seed import SeedPlacer
 from .tasks import in_background, reported_task, show_error
-from .uploads import DataFolder, UploadError, UploadLimits, check_upload, read_uploaded_case, store_upload
+from .uploads import DataFolder, UploadError, UploadLimits, UploadReceiver, read_uploaded_case, store_upload
 
 PATHOLOGY = "glioma"
-DIAMETER_KEYS = ("diameter_rl", "diameter_ap", "diameter_si")
-# What Generate, Next variant and Remove send with the click (see tasks.click_with_state).
-SENT_WITH_CLICKS = (*DIAMETER_KEYS, "edema_mm", "necrosis", "rim_mm", "irregularity", "random_seed")
 # After the clicked view has rendered: time for its frame to be encoded, sent and drawn by the
 # browser before the other views render (measured 0.1-0.3 s on this 2-core machine).
 FRAME_TO_PAGE_S = 0.3
 RENDER_TIMEOUT_S = 2.0
-
-STATE_DEFAULTS = {
-    "case_id": "",
-    "seed_ras": None,  # [R, A, S] mm of the placed seed, for the page
-    "diameter_rl": 30.0,  # tumor-core diameters (mm) along R-L, A-P, S-I
-    "diameter_ap": 30.0,
-    "diameter_si": 30.0,
-    "edema_mm": Composition.edema_extent_mm,
-    "necrosis": Composition.necrosis_fraction,
-    "rim_mm": Composition.rim_thickness_mm,
-    "irregularity": Composition.irregularity,
-    "random_seed": 0,
-    "placing": True,  # clicks place the seed (else the ROI handles resize it)
-    "auto_generate": True,  # generate after every placement click
-    "has_result": False,
-    "operation": "",  # "synthesize" or "remove": what the shown result is
-    "show_synthetic": True,
-    "opacity": 1.0,
-    "contrast": "flair",
-    "contrasts": [],  # [{"value": "t1", "title": "T1"}, ...] of the case
-    "can_remove": False,  # the case has a lesion label to remove
-    "download_name": "",
-    "last_duration_s": None,  # seconds the last generation took on the server
-    "result_id": 0,  # counts results shown: page scripts wait on it
-}
+UPLOAD_IDLE_S = 60.0  # an upload whose next group of files takes longer is dropped
 
 
 async def _render_and_wait(view) -> None:
@@ -113,7 +88,8 @@ class LesionWorkflow:
         self._model = model
         self._device = device
         self.session = SynthesisSession()
-        self._uploads: list[dict] = []
+        self.uploads = UploadReceiver(limits)
+        self._upload_timer: asyncio.TimerHandle | None = None
         self._generating = False
         self._generate_again = False
         self._preparing: asyncio.Future | None = None  # the shown case's preparation, in a worker thread
@@ -121,6 +97,7 @@ class LesionWorkflow:
         self._first_view = None  # the view that renders first after a generation
         self._result_seed = 0
         self.state.update(STATE_DEFAULTS)
+        self.schema = lesion_schema(self.state)
         self.seed = SeedPlacer(self.scene, slicer_app.view_manager.get_slice_views(),
                                on_click=self._on_click, on_changed=self._on_seed_changed)
         self._bind()
@@ -143,9 +120,12 @@ class LesionWorkflow:
         (:data:`SENT_WITH_CLICKS`): the ones on screen, which the state may not hold yet."""
 
         async def run(settings: dict | None = None) -> None:
-            if isinstance(settings, dict):
-                with self.state:
-                    self.state.update({name: settings[name] for name in SENT_WITH_CLICKS if name in settings})
+            try:
+                take_checked(self.state, self.schema, {k: v for k, v in (settings or {}).items()
+                                                       if k in SENT_WITH_CLICKS})
+            except StateRefused as exc:
+                show_error(self.state, str(exc))
+                return
             await action()
 
         return run
@@ -172,8 +152,8 @@ class LesionWorkflow:
         contrasts = list(self.case.volume_nodes)
         with self.state:
             self.state.update(case_id=case.case_id,
-                              contrasts=[{"value": c, "title": contrast_title(c)} for c in contrasts], has_result=False, operation="",
-                              seed_ras=None, can_remove=self.case.lesion_node is not None,
+                              contrasts=[{"value": c, "title": contrast_title(c)} for c in contrasts],
+                              has_result=False, operation="", seed_ras=None, can_remove=self.case.lesion_node is not None,
                               contrast=self.state.contrast if self.state.contrast in contrasts else contrasts[-1])
         self.refresh_display()
         for slice_view in self.slicer_app.view_manager.get_slice_views():
@@ -232,10 +212,7 @@ class LesionWorkflow:
                            rim_thickness_mm=float(state.rim_mm), irregularity=float(state.irregularity))
 
     def _random_seed(self) -> int:
-        try:
-            return int(self.state.random_seed)
-        except (TypeError, ValueError):
-            raise SynthPathologyError(f"random seed must be a whole number, got {self.state.random_seed!r}") from None
+        return int(self.state.random_seed)  # a whole number in range: checked as it came in
 
     async def generate(self) -> None:
         """Paint the lesion the seed asks for (first placing the seed at the last click, if any);
@@ -274,23 +251,30 @@ class LesionWorkflow:
                     view.set_render_blocked(False)  # schedules its render
 
     def _synthesize(self) -> None:
+        """Place the seed at the last click, if any, and paint; a refused click (a seed outside the
+        brain) puts the seed and the slice planes back where they were."""
         case = self._require_case()
+        before = self.seed.snapshot()
         if self._clicked_at is not None:
             self.seed.move_to(self._clicked_at)
             self._clicked_at = None
-        if not self.seed.is_placed:
-            raise SynthPathologyError("place the seed first: click in a slice view")
-        started = time.perf_counter()
-        self.result = synthesize_in_scene(
-            self.scene, case.volume_nodes, self.seed.node, PATHOLOGY, self._random_seed(),
-            self._synthesizer(), composition=self._composition(), brain_mask_node=case.brain_mask_node,
-            opacity=float(self.state.opacity), session=self.session,
-        )
+        try:
+            if not self.seed.is_placed:
+                raise SynthPathologyError("place the seed first: click in a slice view")
+            started = time.perf_counter()
+            self.result = synthesize_in_scene(
+                self.scene, case.volume_nodes, self.seed.node, PATHOLOGY, self._random_seed(),
+                self._synthesizer(), composition=self._composition(), brain_mask_node=case.brain_mask_node,
+                opacity=float(self.state.opacity), session=self.session,
+            )
+        except BaseException:
+            self.seed.restore(before)
+            raise
         self._result_shown("synthesize", time.perf_counter() - started)
 
     async def next_variant(self) -> None:
         """Another random seed, same place and size: another lesion."""
-        self.state.random_seed = self._random_seed() + 1
+        self.state.random_seed = (self._random_seed() + 1) % (MAX_RANDOM_SEED + 1)
         await self.generate()
 
     async def remove_lesion(self) -> None:
@@ -325,8 +309,9 @@ class LesionWorkflow:
         opacity (0 when "original" is chosen); the lesion outline only over the synthetic."""
         if self.case is None:
             return
-        contrast = self.state.contrast if self.state.contrast in self.case.volume_nodes else next(iter(self.case.volume_nodes))
-        original = self.case.volume_nodes[contrast]
+        nodes = self.case.volume_nodes
+        contrast = self.state.contrast if self.state.contrast in nodes else next(iter(nodes))
+        original = nodes[contrast]
         synthetic = self.result.volume_nodes.get(contrast) if self.result else None
         show = bool(self.state.show_synthetic)
         if synthetic is None:
@@ -345,26 +330,51 @@ class LesionWorkflow:
         """Names and sizes the browser announces, checked before it sends any content; returns
         the refusal ("" when accepted), also shown in the page."""
         try:
-            check_upload(files, self.limits)
+                self.uploads.start(files)
         except UploadError as exc:
             show_error(self.state, str(exc))
             return str(exc)
-        self._uploads = []
+        self._expect_more_upload()
         return ""
 
     def upload_chunk(self, files: list[dict]) -> None:
-        """Receives the files in chunks; an empty chunk ends the upload and opens the case."""
-        if files:
-            self._uploads.extend(files)
+        """Receives the files in groups, counted against the limits as they come; an empty group
+        ends the upload and opens the case."""
+        if not self.uploads.active:
+            return  # refused or abandoned earlier: the page was told
+        try:
+            if files:
+                self.uploads.add(files if isinstance(files, list) else [None])
+                self._expect_more_upload()
+                return
+            uploads = self.uploads.finish()
+        except UploadError as exc:
+            show_error(self.state, str(exc))
             return
-        uploads, self._uploads = self._uploads, []
+        self._expect_more_upload(cancel=True)
         create_task(self._open_upload(uploads))
+
+    def _expect_more_upload(self, cancel: bool = False) -> None:
+        """(Re)start the clock that drops an upload whose next group does not come in time."""
+        if self._upload_timer is not None:
+            self._upload_timer.cancel()
+            self._upload_timer = None
+        if not cancel:
+            self._upload_timer = asyncio.get_running_loop().call_later(UPLOAD_IDLE_S, self._drop_upload)
+
+    def _drop_upload(self) -> None:
+        if self.uploads.active:
+            self.uploads.drop()
+            show_error(self.state, f"the upload stopped for over {UPLOAD_IDLE_S:g} s and was dropped; "
+                                   "choose the files again")
 
     async def _open_upload(self, uploads: list[dict]) -> None:
         async with reported_task(self.server, "Reading the uploaded case…"):
-            folder = store_upload(uploads, self.data, self.limits)
+            # Off the event loop: gigabytes of bad data must not freeze the other pages.
+            folder = await asyncio.to_thread(store_upload, uploads, self.data, self.limits)
+            del uploads
             try:
-                case = read_uploaded_case(folder, get_pathology(PATHOLOGY).contrasts)
+                case = await asyncio.to_thread(read_uploaded_case, folder, get_pathology(PATHOLOGY).contrasts)
             finally:
                 self.data.remove(folder)  # the images are in memory now
             self.show_case(case)

@@ -101,6 +101,8 @@ class SeedPlacer:
             self.node.CreateDefaultDisplayNodes()
             display = self.node.GetDisplayNode()
             display.SetFillOpacity(0.0)  # outline only: the lesion inside stays visible
+            display.SetPropertiesLabelVisibility(False)  # the name would sit on the lesion
+            display.SetPointLabelsVisibility(False)
             display.SetHandlesInteractive(not self.placing)
             self.node.AddObserver(vtkCommand.ModifiedEvent, lambda *_: self._on_changed())
         return self.node
@@ -111,6 +113,21 @@ class SeedPlacer:
         self.place(center_ras, self.diameters_mm() or self.initial_diameters_mm)
         for slice_node in self._slice_nodes:
             slice_node.JumpSliceByOffsetting(*center_ras)
+
+    def snapshot(self) -> tuple:
+        """The seed (centre, diameters; None when not placed) and every slice plane's offset, for
+        :meth:`restore`."""
+        return self.center_ras(), self.diameters_mm(), [node.GetSliceOffset() for node in self._slice_nodes]
+
+    def restore(self, snapshot: tuple) -> None:
+        """Put the seed and the slice planes back as :meth:`snapshot` found them."""
+        center, diameters, offsets = snapshot
+        if center is None:
+            self.remove()
+        else:
+            self.place(center, diameters)
+        for node, offset in zip(self._slice_nodes, offsets):
+            node.SetSliceOffset(offset)
 
     def _click(self, interactor, view) -> None:
         if not self.placing:

@@ -1,12 +1,14 @@
-"""Running ``synthpathology app`` for browser tests: a server subprocess on a free port, and
-Debian's chromium driven by playwright.
+"""Running ``synthpathology app`` for browser tests: a server subprocess on a free port, Debian's
+chromium driven by playwright, and a raw wslink client (what an attacker's script would use).
 
 Chromium missing is a failure, not a skip: ``Testing/install_browser.sh`` installs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,10 +33,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LINK = re.compile(r"open (http://\S+) in a browser")
+
+
+def printed_link(log_path: Path) -> str:
+    """The link (with its access token) the server printed."""
+    found = LINK.search(log_path.read_text(errors="replace"))
+    if found is None:
+        pytest.fail(f"the app printed no link:\n{log_path.read_text(errors='replace')[-3000:]}")
+    return found.group(1)
+
+
 @contextmanager
 def app_server(args: list[str], log_path: Path):
-    """Start ``synthpathology app ARGS --port P`` and yield its URL once it accepts connections;
-    stop it (SIGINT, then kill) afterwards. Fails with the server's log if it exits early."""
+    """Start ``synthpathology app ARGS --port P`` and yield (its link with the access token, the
+    process) once it accepts connections; stop it (SIGINT, then kill) afterwards. Fails with the
+    server's log if it exits early."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(log_path, "wb") as log:
@@ -46,7 +60,7 @@ def app_server(args: list[str], log_path: Path):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"app did not start (exit {process.poll()}):\n{log_path.read_text(errors='replace')[-3000:]}")
             time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/", process
+        yield printed_link(log_path), process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -116,3 +130,79 @@ def grey_pixels(page, element, center_xy: tuple[float, float], half_px: int):
     clip = {"x": box["x"] + center_xy[0] - half_px, "y": box["y"] + center_xy[1] - half_px,
             "width": 2 * half_px + 1, "height": 2 * half_px + 1}
     return np.asarray(Image.open(BytesIO(page.screenshot(clip=clip))).convert("L"), dtype=float)
+
+
+def run_async(coroutine) -> object:
+    """Run ``coroutine`` to its end on a fresh event loop in another thread (playwright's sync API
+    holds a loop in this one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class WslinkError(Exception):
+    """An error answer of the server to a wslink call."""
+
+
+class WslinkClient:
+    """A plain wslink client over aiohttp: msgpack messages in wslink's chunk framing, as trame's
+    page sends them, without a browser (use inside ``async with``)."""
+
+    def __init__(self, url: str, headers: dict | None = None):
+        import aiohttp
+
+        self._url = url.replace("http://", "ws://", 1).split("?")[0].rstrip("/") + "/ws" + \
+            ("?" + url.split("?", 1)[1] if "?" in url else "")
+        self._headers = headers or {}
+        self._session = aiohttp.ClientSession()
+        self._ids = 0
+        self.published: list[dict] = []
+
+    async def __aenter__(self) -> WslinkClient:
+        from wslink.chunking import UnChunker
+
+        try:
+            self._ws = await self._session.ws_connect(self._url, headers=self._headers)
+        except BaseException:
+            await self._session.close()
+            raise
+        self._unchunker = UnChunker()
+        self._unchunker.set_max_message_size(1 << 30)
+        return self
+
+    async def __aexit__(self, *_) -> None:
+        await self._ws.close()
+        await self._session.close()
+
+    async def call(self, method: str, args: list | None = None, timeout_s: float = 30) -> object:
+        import msgpack
+        from wslink.chunking import generate_chunks
+
+        self._ids += 1
+        rpc_id = f"system:c0:{self._ids}" if method == "wslink.hello" else f"rpc:c0:{self._ids}"
+        message = msgpack.packb({"wslink": "1.0", "id": rpc_id, "method": method, "args": args or [], "kwargs": {}})
+        for chunk in generate_chunks(message, 4_000_000):
+            await self._ws.send_bytes(chunk)
+        while True:
+            received = await asyncio.wait_for(self._ws.receive(), timeout_s)
+            if received.data is None or not isinstance(received.data, bytes):
+                raise WslinkError(f"connection closed ({received.type})")
+            reply = self._unchunker.process_chunk(received.data)
+            if reply is None:
+                continue
+            if reply.get("id") != rpc_id:
+                self.published.append(reply)
+                continue
+            if "error" in reply:
+                raise WslinkError(reply["error"].get("message"))
+            return reply.get("result")
+
+    async def hello(self, secret: str = "wslink-secret") -> object:
+        return await self.call("wslink.hello", [{"secret": secret}])
+
+    async def set_state(self, **changes) -> None:
+        await self.call("trame.state.update", [[{"key": k, "value": v} for k, v in changes.items()]])
+
+    async def get_state(self) -> dict:
+        return (await self.call("trame.state.get"))["state"]

@@ -174,5 +174,5 @@ def test_analysis_refuses_what_it_cannot_trust(study, tmp_path):
     damaged, damaged_key = make_study(tmp_path / "damaged", {"a": ANSWERS["a"]})
     journal = damaged / "readers" / "a.jsonl"
     journal.write_bytes(journal.read_bytes().replace(b'"confidence":3', b'"confidence":4', 1))
-    with pytest.raises(JournalCorruptError, match="a.jsonl: line 2 is damaged: checksum mismatch"):
+    with pytest.raises(JournalCorruptError, match="a.jsonl: line 2 is damaged: digest mismatch"):
         analyze_study(damaged, damaged_key)

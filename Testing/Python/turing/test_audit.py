@@ -11,11 +11,11 @@ from pathlib import Path
 import nibabel
 import numpy as np
 import pytest
-from helpers.turing import make_package
+from helpers.turing import make_dataset, make_package
 
 from SynthPathologyLib.cli.main import main
 from SynthPathologyLib.turing import audit_package, load_key, open_package
-from SynthPathologyLib.turing.create import FIXED_MTIME
+from SynthPathologyLib.turing.create import FIXED_MTIME, CreateOptions, create_package
 from SynthPathologyLib.turing.study_package import MANIFEST_NAME
 
 DESCRIP_OFFSET = 148  # NIfTI-1 header: 80-byte description
@@ -71,6 +71,32 @@ def as_float32(path: Path) -> None:
     os.utime(path, (FIXED_MTIME, FIXED_MTIME))
 
 
+def big_endian(path: Path) -> None:
+    """The same values and file size, stored big-endian."""
+    image = nibabel.load(path, mmap=False)  # the file is rewritten in place: no memory map of it
+    header = image.header.as_byteswapped(">")
+    nibabel.save(nibabel.Nifti1Image(np.array(image.dataobj), image.affine, header), path)
+    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+
+
+def hard_link(path: Path) -> None:
+    os.link(path, path.parents[3] / f"linked-{path.parent.name}")  # outside the package
+
+
+def make_sparse(path: Path) -> None:
+    """The same bytes, with the blocks of zeros left unallocated (holes)."""
+    data = path.read_bytes()
+    with open(path, "r+b") as stream:
+        stream.truncate(0)
+        for start in range(0, len(data), 4096):
+            block = data[start:start + 4096]
+            stream.seek(start)
+            if any(block):
+                stream.write(block)
+        stream.truncate(len(data))
+    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+
+
 def reverse_case_order(package: Path) -> None:
     manifest = json.loads((package / MANIFEST_NAME).read_text())
     manifest["cases"].reverse()
@@ -104,8 +130,15 @@ def test_audit_passes_on_a_built_package(built, capsys):
         (lambda p, c: (p / "readers" / "notes.txt").write_text("case 1 is synthetic"), ["readers/notes.txt"]),
         (lambda p, c: (p / "key.json").write_text("{}"), ["key.json"]),
         (lambda p, c: reverse_case_order(p), ["manifest.json"]),
+        (lambda p, c: big_endian(p / "cases" / c / "t2.nii"), ["t2: header byte order"]),
+        (lambda p, c: hard_link(p / "cases" / c / "t2.nii"), ["t2: link count"]),
+        (lambda p, c: os.chown(p / "cases" / c / "flair.nii", 4321, -1), ["flair: owner"]),
+        (lambda p, c: os.setxattr(p / "cases" / c / "t1.nii", "user.source", b"BraTS-GLI-00001-000"),
+         ["t1: extended attributes"]),
+        (lambda p, c: os.setxattr(p / "cases" / c, "user.note", b"synthetic"), ["folder: extended attributes"]),
     ],
-    ids=["name", "header", "compressed", "size", "dtype", "mtime", "extra-file", "readers-file", "key-copy", "order"],
+    ids=["name", "header", "compressed", "size", "dtype", "mtime", "extra-file", "readers-file", "key-copy", "order",
+         "big-endian", "hard-link", "owner", "xattr", "folder-xattr"],
 )
 def test_audit_fails_on_a_leaky_package(package, tamper, leaking, capsys):
     tamper(package, case_ids(package)[1])
@@ -143,3 +176,29 @@ def test_audit_refuses_a_key_of_another_package(package, built, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(other))
     assert main(["turing", "audit", str(package), "--key", str(tmp_path / "other.json")]) == 2
     assert open_package(package).manifest.package_id != other["package_id"]
+
+
+def test_a_sparse_file_is_seen_and_the_package_is_written_dense(tmp_path):
+    """Mostly empty images (a small brain in a large grid) have whole blocks of zeros: a file that
+    leaves them unallocated shows fewer allocated blocks."""
+    real = make_dataset(tmp_path / "real", 2, "real", seed=1, shape=(12, 48, 48))
+    synthetic = make_dataset(tmp_path / "synthetic", 2, "synthetic", seed=2, shape=(12, 48, 48))
+    package = create_package(real, synthetic, tmp_path / "package", tmp_path / "key.json",
+                             CreateOptions(seed=3)).package
+    assert audit_package(package).ok
+    make_sparse(package / "cases" / case_ids(package)[0] / "t1.nii")
+    assert "t1: allocated blocks" in " | ".join(str(leak) for leak in audit_package(package).leaks)
+
+
+def test_the_package_is_written_with_uniform_file_properties(tmp_path):
+    """In a setgid folder of another group, new files would take that group: the package does not."""
+    real = make_dataset(tmp_path / "real", 2, "real", seed=1)
+    synthetic = make_dataset(tmp_path / "synthetic", 2, "synthetic", seed=2)
+    (tmp_path / "out").mkdir()
+    os.chown(tmp_path / "out", -1, 4321)
+    os.chmod(tmp_path / "out", 0o2775)  # setgid: new files there get group 4321
+    result = create_package(real, synthetic, tmp_path / "out" / "package", tmp_path / "key.json", CreateOptions(seed=3))
+    report = audit_package(result.package)
+    assert report.ok, report.leaks
+    stat = os.stat(result.package / "cases" / case_ids(result.package)[0] / "t1.nii")
+    assert (stat.st_uid, stat.st_gid, stat.st_nlink) == (os.getuid(), os.getgid(), 1)

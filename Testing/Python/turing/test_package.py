@@ -240,3 +240,32 @@ def test_command_line_from_create_to_analyze(datasets, tmp_path, capsys):
     assert set(summary["readers"]) == {"ana", "ben"}
     assert main(["turing", "analyze", str(package), "--key", str(key), "--out", str(package / "results")]) == 2
     assert "outside the study package" in capsys.readouterr().err
+
+
+def test_synthetic_folders_without_provenance_are_refused_unless_allowed(datasets, tmp_path, capsys):
+    """A demo's output holds its unmodified original beside the synthetic case: drawn as
+    "synthetic", a real image would be scored as a fooled reader."""
+    synthetic = Path(shutil.copytree(datasets[1], tmp_path / "synthetic"))
+    original = Path(shutil.copytree(datasets[0] / "BraTS-GLI-00000-000", synthetic / "original"))
+    args = ["turing", "create", "--real", str(datasets[0]), "--synthetic", str(synthetic), "--key"]
+    assert main([*args, str(tmp_path / "key.json"), "--out", str(tmp_path / "study"), "--seed", "1"]) == 2
+    assert f"have no provenance (provenance.json or phantom.json), e.g. {original}" in capsys.readouterr().err
+    assert not (tmp_path / "study").exists()
+    assert main([*args, str(tmp_path / "key2.json"), "--out", str(tmp_path / "study2"), "--seed", "1",
+                 "--allow-unlabelled-synthetic"]) == 0
+
+
+def test_synthetic_cases_sharing_a_patient_are_reported(datasets, tmp_path, capsys):
+    synthetic = Path(shutil.copytree(datasets[1], tmp_path / "synthetic"))
+    for index, folder in enumerate(sorted(synthetic.iterdir())):
+        source = "BraTS-GLI-00042-000" if index < 2 else f"BraTS-GLI-0090{index}-000"
+        (folder / "provenance.json").write_text(json.dumps({"source_case": source}))
+    (sorted(synthetic.iterdir())[2] / "provenance.json").write_text(json.dumps({"source_case": "BraTS-GLI-00001-001"}))
+    result = create_package(datasets[0], synthetic, tmp_path / "study", tmp_path / "key.json",
+                            CreateOptions(n_cases=8, seed=5))
+    warnings = " | ".join(result.warnings)
+    names = sorted(p.name for p in synthetic.iterdir())
+    assert f"2 synthetic cases come from patient BraTS-GLI-00042 ({names[0]}, {names[1]})" in warnings
+    assert (f"synthetic case(s) {names[2]} come from patient BraTS-GLI-00001, whose real case is in the study"
+            in warnings)
+    assert len(result.warnings) == 2

@@ -119,7 +119,7 @@ def test_going_back_changes_an_answer_only_when_the_study_allows_it(tmp_path):
     journal = read_journal(open_package(lenient), "r")
     assert [r.case for r in journal.records] == [order[0], order[1], order[0], order[1]]
     assert journal.latest()[order[0]].label == "synthetic"
-    _, replaced = record_answer(lenient, "r", order[0], Answer("real", 1, 1))
+    _, replaced, _ = record_answer(lenient, "r", order[0], Answer("real", 1, 1))
     assert replaced.label == "synthetic"
 
 
@@ -134,7 +134,7 @@ def test_time_spent_is_recorded_and_a_late_answer_flagged(tmp_path):
         late = session.record("real", 3, 3)
     assert (early.time_s, early.time_limit_exceeded) == (4, False)
     assert (late.time_s, late.time_limit_exceeded) == (12.5, True)
-    typed, _ = record_answer(package, "r", session.order[2], Answer("real", 3, 3))
+    typed, _, _ = record_answer(package, "r", session.order[2], Answer("real", 3, 3))
     assert typed.time_s is None and typed.time_limit_exceeded is None
 
 
@@ -210,11 +210,11 @@ def _flip_label(lines: list[bytes]) -> list[bytes]:
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (_flip_label, "line 2 is damaged: checksum mismatch"),
+        (_flip_label, "line 2 is damaged: digest mismatch"),
         (lambda lines: [lines[0], lines[1][:30] + b"\n", lines[2]], "line 2 is damaged: not valid JSON"),
-        (lambda lines: [lines[0], lines[2]], "line 2 is damaged: sequence number 3 where 2 was expected"),
+        (lambda lines: [lines[0], lines[2]], "line 2 is damaged: does not follow the line before it"),
         (lambda lines: [lines[0], b"\n", *lines[1:]], "line 2 is damaged: not valid JSON"),
-        (lambda lines: [lines[0], lines[0], lines[2]], "line 2 is damaged: sequence number 1"),
+        (lambda lines: [lines[0], lines[0], lines[2]], "line 2 is damaged: does not follow the line before it"),
     ],
     ids=["altered", "truncated", "deleted", "blank", "duplicated"],
 )

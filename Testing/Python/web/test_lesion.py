@@ -36,6 +36,8 @@ def lesion_app(healthy_case, tmp_path_factory):
 def page(lesion_app):
     url, _ = lesion_app
     with chromium_page() as page:
+        page.load_errors = []
+        page.on("console", lambda message: message.type == "error" and page.load_errors.append(message.text))
         page.goto(url)
         wait_idle(page)
         yield page
@@ -45,6 +47,7 @@ def test_page_shows_the_case_and_the_views(page):
     expect(page.get_by_text("Case: Phantom-healthy")).to_be_visible()
     assert page.locator("img.image-display-area").count() == 4
     assert sorted(state(page, "slice_xy_to_ras")) == ["Green", "Red", "Yellow"]
+    assert page.load_errors == [], "the browser console shows errors on load"
 
 
 def test_click_places_the_seed_and_generate_shows_the_lesion(page):
@@ -75,6 +78,8 @@ def test_click_places_the_seed_and_generate_shows_the_lesion(page):
     original = grey_pixels(page, axial, click, 20)
     assert np.abs(original - before).mean() < np.abs(after - before).mean() / 3, "Original still shows the lesion"
     page.get_by_role("button", name="Synthetic", exact=True).click()
+    wait_until(page, "s('show_synthetic') === true && !s('busy')")
+    assert state(page, "error") == ""
 
 
 def test_download_is_a_brats_case_with_provenance(page, lesion_app):
@@ -112,7 +117,7 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_working(page, tmp_path):
     upload.set_input_files(corrupt)
     wait_until(page, "s('error') && !s('busy')")
     message = state(page, "error")
-    assert message.startswith("Broken-t1n.nii.gz: cannot read image"), message
+    assert message.startswith("Broken-t1n.nii.gz: not a readable gzip file"), message
     assert "/" not in message.split(":")[0], "the message must not show server paths"
 
     # Still serving: another variant is generated on the case that was open.
@@ -145,3 +150,39 @@ def test_generate_uses_the_settings_on_screen_when_clicked(page):
         provenance = json.loads(archive.read("Phantom-healthy-synth-seed7/provenance.json"))
     assert provenance["random_seed"] == 7
     assert provenance["lesion"]["composition"]["edema_extent_mm"] == 3.0
+
+
+def test_sliders_show_their_values(page):
+    for name in ("edema_mm", "necrosis", "opacity"):
+        expect(page.locator(f".slider-value-{name}")).to_have_text(f"{state(page, name):g}")
+
+
+def test_bad_values_get_a_clear_message_and_change_nothing(page):
+    wait_until(page, "!s('busy')")
+    page.evaluate("() => window.trame.state.set('random_seed', -1)")
+    wait_until(page, "s('error')")
+    assert state(page, "error") == "Random seed must be a whole number from 0 to 2147483647, got -1"
+    wait_until(page, "s('random_seed') === 7")  # the page gets the server's value back
+    previous = state(page, "result_id")
+    page.evaluate("""() => {
+        window.trame.state.set('error', '');
+        window.trame.state.set('edema_mm', 'inf');
+        document.querySelector('.generate-button').click();
+    }""")
+    wait_until(page, "s('error') && !s('busy')")
+    assert state(page, "error") == "Edema (mm) must be a number from 0 to 30, got 'inf'"
+    assert state(page, "result_id") == previous and "internal error" not in state(page, "error")
+
+
+def test_a_refused_click_leaves_the_views_where_they_were(page):
+    wait_until(page, "s('seed_ras') && !s('busy')")
+    page.evaluate("() => window.trame.state.set('error', '')")
+    page.get_by_label("Generate on every click").check()
+    seed, planes = state(page, "seed_ras"), state(page, "slice_xy_to_ras")
+    axial = view_area(page, AXIAL)
+    box = axial.bounding_box()
+    axial.click(position={"x": 0.97 * box["width"], "y": 0.5 * box["height"]})  # the right edge: outside the brain
+    wait_until(page, "s('error') && !s('busy')")
+    assert "outside the" in state(page, "error")  # the image, or the brain
+    page.wait_for_timeout(500)
+    assert state(page, "seed_ras") == seed and state(page, "slice_xy_to_ras") == planes

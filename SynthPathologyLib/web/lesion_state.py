@@ -1,0 +1,59 @@
+"""Lesion mode's page state: its names and defaults, the sliders' ranges, and which names a page may
+set (with their types and ranges, checked on the server: see :mod:`.client_state`)."""
+
+from __future__ import annotations
+
+from ..cli.options import MAX_RANDOM_SEED
+from ..lesions.spec import Composition
+from .client_state import PAGE_FIELDS, Field, Schema
+
+DIAMETER_KEYS = ("diameter_rl", "diameter_ap", "diameter_si")
+
+SLIDERS = {  # name: (label, low, high, step); the page's sliders and the server's checks share them
+    "diameter_rl": ("R-L (mm)", 5, 80, 1),
+    "diameter_ap": ("A-P (mm)", 5, 80, 1),
+    "diameter_si": ("S-I (mm)", 5, 80, 1),
+    "edema_mm": ("Edema (mm)", 0, 30, 1),
+    "necrosis": ("Necrosis", 0, 0.9, 0.05),
+    "rim_mm": ("Rim (mm)", 1, 10, 0.5),
+    "irregularity": ("Irregular", 0, 1, 0.05),
+    "opacity": ("Opacity", 0, 1, 0.05),
+}
+
+# What Generate, Next variant and Remove send with the click (see tasks.click_with_state).
+SENT_WITH_CLICKS = (*DIAMETER_KEYS, "edema_mm", "necrosis", "rim_mm", "irregularity", "random_seed")
+
+STATE_DEFAULTS = {
+    "case_id": "",
+    "seed_ras": None,  # [R, A, S] mm of the placed seed, for the page
+    "diameter_rl": 30.0,  # tumor-core diameters (mm) along R-L, A-P, S-I
+    "diameter_ap": 30.0,
+    "diameter_si": 30.0,
+    "edema_mm": Composition.edema_extent_mm,
+    "necrosis": Composition.necrosis_fraction,
+    "rim_mm": Composition.rim_thickness_mm,
+    "irregularity": Composition.irregularity,
+    "random_seed": 0,
+    "placing": True,  # clicks place the seed (else the ROI handles resize it)
+    "auto_generate": True,  # generate after every placement click
+    "has_result": False,
+    "operation": "",  # "synthesize" or "remove": what the shown result is
+    "show_synthetic": True,
+    "opacity": 1.0,
+    "contrast": "flair",
+    "contrasts": [],  # [{"value": "t1", "title": "T1"}, ...] of the case
+    "can_remove": False,  # the case has a lesion label to remove
+    "download_name": "",
+    "last_duration_s": None,  # seconds the last generation took on the server
+    "result_id": 0,  # counts results shown: page scripts wait on it
+}
+
+def lesion_schema(state) -> Schema:
+    """The names lesion mode's page may set; the contrast must be one of the shown case's."""
+    schema = {name: Field(label, float, low, high) for name, (label, low, high, _) in SLIDERS.items()}
+    schema["random_seed"] = Field("Random seed", int, 0, MAX_RANDOM_SEED)
+    for name, label in (("placing", "Placing"), ("auto_generate", "Generate on every click"),
+                        ("show_synthetic", "Original/Synthetic")):
+        schema[name] = Field(label, bool)
+    schema["contrast"] = Field("Contrast", str, choices=lambda: [c["value"] for c in state.contrasts])
+    return {**schema, **PAGE_FIELDS}

@@ -1,0 +1,57 @@
+"""What a page may set, checked on the server (without a browser): whole numbers stay whole, numbers
+stay finite and in range, unknown and framework names are ignored; the command line refuses the
+same bad random seed with one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from SynthPathologyLib.cli.main import main
+from SynthPathologyLib.web.client_state import Field, StateRefused, checked_changes
+from SynthPathologyLib.web.lesion_state import lesion_schema
+
+
+class Contrasts:
+    contrasts = [{"value": "t1"}, {"value": "flair"}]
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("random_seed", -1, "Random seed must be a whole number from 0 to 2147483647, got -1"),
+    ("random_seed", 2.7, "got 2.7"),
+    ("random_seed", "1e3", "got '1e3'"),
+    ("random_seed", True, "got True"),
+    ("edema_mm", "inf", "Edema (mm) must be a number from 0 to 30, got 'inf'"),
+    ("edema_mm", float("nan"), "got nan"),
+    ("necrosis", 0.95, "Necrosis must be a number from 0 to 0.9"),
+    ("placing", "yes", "Placing must be on or off"),
+    ("contrast", "t2", "Contrast must be one of t1, flair"),
+    ("error", "<img src=x onerror=alert(1)>", "must be one of"),
+])
+def test_bad_values_are_refused_with_a_message(name, value, message):
+    accepted, refused, ignored = checked_changes(lesion_schema(Contrasts()), {name: value})
+    assert not accepted and not ignored
+    assert len(refused) == 1 and message in refused[0]
+
+
+def test_good_values_are_stored_as_their_type_and_unknown_names_ignored():
+    changes = {"random_seed": "12", "edema_mm": 3, "contrast": "flair", "error": "",
+               "trame__template_main": "<img>", "case_id": "other", "has_result": True}
+    accepted, refused, ignored = checked_changes(lesion_schema(Contrasts()), changes)
+    assert accepted == {"random_seed": 12, "edema_mm": 3.0, "contrast": "flair", "error": ""} and not refused
+    assert sorted(ignored) == ["case_id", "has_result", "trame__template_main"]
+
+
+def test_a_whole_number_field_does_not_round():
+    confidence = Field("Confidence", int, 1, 5, nullable=True)
+    assert confidence.check(3) == 3 and confidence.check(None) is None and confidence.check(3.0) == 3
+    with pytest.raises(StateRefused, match="whole number from 1 to 5, got 2.7"):
+        confidence.check(2.7)
+
+
+def test_the_command_line_refuses_a_negative_random_seed_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synthesize", "--case", str(tmp_path), "--out", str(tmp_path / "out"), "--seed-ras=0,0,0",
+              "--diameter", "20", "--random-seed", "-1"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith("argument --random-seed: must be a whole number from 0 to 2147483647, got -1")
