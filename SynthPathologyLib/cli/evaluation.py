@@ -1,4 +1,5 @@
-"""The ``synthpathology evaluate`` command: fidelity, downstream, repaint, train-segmenter.
+"""The ``synthpathology evaluate`` command: fidelity, downstream, repaint, inpainting,
+inpainting-task, classifier, train-segmenter.
 
 Library modules are imported inside each command, so ``synthpathology --help`` stays light.
 """
@@ -23,6 +24,14 @@ def _float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0 (argparse type)."""
+    value = int(text) if text.strip().isdigit() else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def cmd_fidelity(args: argparse.Namespace) -> int:
     from ..evaluation.datasets import case_folders, synthetic_entries
     from ..evaluation.fidelity import evaluate_fidelity
@@ -34,7 +43,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     case_folders(args.real, "real")  # bad input fails before the segmenter loads
     synthetic_entries(args.synthetic)
     segmenter = load_segmenter(args.segmenter).to(resolve_device(args.device))
-    result = evaluate_fidelity(args.real, args.synthetic, segmenter)
+    result = evaluate_fidelity(args.real, args.synthetic, segmenter, frd_slices=args.frd_slices)
     result.summary["wall_time_s"] = round(time.perf_counter() - started, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -42,8 +51,16 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     write_csv(out / "metrics.csv", result.rows)
     (out / "summary.md").write_text(fidelity_markdown(result.summary), encoding="utf-8")
     distribution = result.summary["distribution"]
-    print(f"FID {distribution['fid']['synthetic']:.4g} (real-vs-real {distribution['fid']['baseline']:.4g}), "
-          f"KID {distribution['kid']['synthetic']:.3g} (real-vs-real {distribution['kid']['baseline']:.3g})")
+    if "skipped" in distribution:
+        print(f"FID/KID skipped: {distribution['skipped']}")
+    else:
+        print(f"FID {distribution['fid']['synthetic']:.4g} (real-vs-real {distribution['fid']['baseline']:.4g}), "
+              f"KID {distribution['kid']['synthetic']:.3g} (real-vs-real {distribution['kid']['baseline']:.3g})")
+    for contrast, frd in result.summary["frd"].items():
+        print(f"FRD {contrast}: " + (f"skipped: {frd['skipped']}" if "skipped" in frd else
+                                     f"{frd['synthetic']:.3g} (real-vs-real {frd['baseline']:.3g})"))
+    if result.summary["segmenter"].get("warning"):
+        print(f"warning: {result.summary['segmenter']['warning']}")
     print(f"wrote {out}/metrics.json, metrics.csv, summary.md in {result.summary['wall_time_s']:.0f} s")
     return 0
 
@@ -68,9 +85,11 @@ def cmd_downstream(args: argparse.Namespace) -> int:
     downstream_plot(result.summary, out / "dice.png")
     for entry in result.summary["results"]:
         if "gain" in entry:
-            gain = entry["gain"]["dice"]
+            gain, lesion_gain = entry["gain"]["dice"], entry["gain"]["lesion_dice"]
+            p_value = gain["wilcoxon_p"] if gain["wilcoxon_p"] is not None else "n/a"
             print(f"fraction {entry['fraction']:g}, ratio {entry['ratio']:g}, {entry['region']}: Dice gain "
-                  f"{gain['mean_gain']:+.3f} (Wilcoxon p {gain['wilcoxon_p'] if gain['wilcoxon_p'] is not None else 'n/a'})")
+                  f"{gain['mean_gain']:+.3f} (Wilcoxon p {p_value}), "
+                  f"lesion-wise Dice gain {lesion_gain['mean_gain']:+.3f}")
     print(f"wrote {out}/split.json, scores.csv, summary.json, dice.png in {result.summary['wall_time_s']:.0f} s")
     return 0
 
@@ -81,6 +100,58 @@ def cmd_repaint(args: argparse.Namespace) -> int:
 
     folders = repaint_dataset(args.real, args.out, Synthesizer(args.model, device=args.device), args.variants)
     print(f"wrote {len(folders)} case(s) to {args.out}")
+    return 0
+
+
+def cmd_inpainting(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..evaluation.inpainting import RANKED_METRICS, inpainting_cases, score_inpainting_case, summarize_inpainting
+    from ..evaluation.reports import write_csv, write_json
+
+    started = time.perf_counter()
+    cases = inpainting_cases(args.real, args.inpainted, args.masks)
+    rows = [score_inpainting_case(files) for files in tqdm(cases, desc="scoring", unit="case")]
+    summary = {"real": str(args.real), "inpainted": str(args.inpainted), "masks": str(args.masks),
+               "n_cases": len(rows), "metrics": summarize_inpainting(rows), "cases": rows,
+               "wall_time_s": round(time.perf_counter() - started, 1)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "inpainting.csv", rows)
+    write_json(out / "inpainting.json", summary)
+    print(", ".join(f"{key.upper()} {summary['metrics'][key]['mean']:.4g}" for key in RANKED_METRICS)
+          + f" (mean of {len(rows)} case(s), healthy mask)")
+    print(f"wrote {out}/inpainting.json, inpainting.csv in {summary['wall_time_s']:.0f} s")
+    return 0
+
+
+def cmd_inpainting_task(args: argparse.Namespace) -> int:
+    from ..evaluation.inpainting_task import write_inpainting_task
+
+    folders = write_inpainting_task(args.real, args.out, args.margin)
+    print(f"wrote {len(folders)} inpainting case(s) to {args.out}")
+    return 0
+
+
+def cmd_classifier(args: argparse.Namespace) -> int:
+    from ..evaluation.classifier import classifier_test, collect_samples
+    from ..evaluation.reports import write_csv, write_json
+
+    started = time.perf_counter()
+    contrasts = tuple(c.strip() for c in args.contrasts.split(",") if c.strip())
+    samples = collect_samples(args.real, args.synthetic, contrasts, args.slices, args.folds)
+    result = classifier_test(samples, args.folds, args.seed)
+    result.update(real=str(args.real), synthetic=str(args.synthetic), contrasts=list(contrasts),
+                  slices_per_lesion=args.slices, wall_time_s=round(time.perf_counter() - started, 1))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "classifier.csv", result["cases"])
+    write_json(out / "classifier.json", result)
+    print("; ".join(f"{name} {result[key]['value']:.3f} [{result[key]['ci_low']:.3f}, {result[key]['ci_high']:.3f}]"
+                    for key, name in (("accuracy", "accuracy"), ("roc_auc", "ROC AUC")))
+          + f" over {result['n']['cases']} lesions (0.5: cannot tell); "
+          f"top feature {result['top_features'][0]['feature']}")
+    print(f"wrote {out}/classifier.json, classifier.csv in {result['wall_time_s']:.0f} s")
     return 0
 
 
@@ -125,8 +196,16 @@ def _add_segmenter_training_options(parser: argparse.ArgumentParser, steps: int,
                         help=f"SegResNet width (default {init_filters})")
 
 
+def _add_datasets(parser: argparse.ArgumentParser, synthetic: bool = True) -> None:
+    """--real, --synthetic (when ``synthetic``) and --out."""
+    parser.add_argument("--real", required=True, help="real BraTS-layout dataset with labels")
+    if synthetic:
+        parser.add_argument("--synthetic", required=True, help="synthetic dataset (case folders with provenance.json)")
+    parser.add_argument("--out", required=True, help="output folder")
+
+
 def add_evaluation_commands(commands) -> None:
-    """Add ``evaluate fidelity|downstream|repaint|train-segmenter`` to the top-level sub-command parser."""
+    """Add the ``evaluate`` verbs to the top-level sub-command parser."""
     evaluate = commands.add_parser(
         "evaluate", help="fidelity metrics and the downstream segmentation gain of synthetic data",
         description="Measure synthetic data against real data: fidelity metrics, and whether it helps train a "
@@ -137,15 +216,20 @@ def add_evaluation_commands(commands) -> None:
         "fidelity", help="paired, distribution, diversity and label-consistency metrics",
         description="Compare a synthetic BraTS-layout dataset (with provenance.json) with a real one: PSNR/SSIM/MAE "
                     "inside the lesion where a synthetic case repaints a real one, FID/KID/precision/recall on the "
-                    "segmenter's features beside real-vs-real baselines, MS-SSIM among variants of one seed, and "
+                    "segmenter's features and the Fréchet Radiomics Distance per contrast beside real-vs-real "
+                    "baselines, MS-SSIM among variants of one seed, and "
                     "the segmenter's Dice against the conditioning labels. Writes metrics.json, metrics.csv and "
                     "summary.md.")
     fidelity.add_argument("--segmenter", help="segmenter model folder (default: the shipped one)")
+    fidelity.add_argument("--frd-slices", type=_count, default=8,
+                          help="lesion-centred 2D crops per lesion and contrast for the Fréchet Radiomics Distance "
+                               "(default 8; 0 leaves FRD out)")
 
     downstream = verbs.add_parser(
         "downstream", help="segmentation trained on real vs real + synthetic, tested on real cases",
         description="Train a MONAI SegResNet on each fraction of the real training cases with each real:synthetic "
-                    "ratio, test on held-out real patients, and report Dice and HD95 per region with CIs, "
+                    "ratio, test on held-out real patients, and report Dice and HD95 per region, voxel-wise and "
+                    "lesion-wise (BraTS 2023), with CIs, "
                     "Wilcoxon tests and bootstrap CIs of the gain. Writes split.json, scores.csv, summary.json "
                     "and dice.png.")
     downstream.add_argument("--fractions", type=_float_list, default=(0.1, 0.25, 0.5, 1.0),
@@ -160,9 +244,7 @@ def add_evaluation_commands(commands) -> None:
                             help="leave out synthetic cases derived from test patients instead of refusing")
 
     for parser, run in ((fidelity, cmd_fidelity), (downstream, cmd_downstream)):
-        parser.add_argument("--real", required=True, help="real BraTS-layout dataset with labels")
-        parser.add_argument("--synthetic", required=True, help="synthetic dataset (case folders with provenance.json)")
-        parser.add_argument("--out", required=True, help="output folder")
+        _add_datasets(parser)
         parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda[:N]")
         parser.set_defaults(run=run)
 
@@ -170,12 +252,50 @@ def add_evaluation_commands(commands) -> None:
         "repaint", help="repaint each real case's own lesion (synthetic counterparts for paired metrics)",
         description="Paint each real case's lesion again from its own label, with several random seeds: synthetic "
                     "cases whose real counterpart is the ground truth.")
-    repaint.add_argument("--real", required=True, help="real BraTS-layout dataset with labels")
-    repaint.add_argument("--out", required=True, help="output folder")
+    _add_datasets(repaint, synthetic=False)
     repaint.add_argument("--variants", type=positive_int, default=2, help="random seeds per case (default 2)")
     repaint.add_argument("--model", help="generator model folder (default: the shipped one)")
     repaint.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     repaint.set_defaults(run=cmd_repaint)
+
+    inpainting = verbs.add_parser(
+        "inpainting", help="BraTS 2023 inpainting metrics (SSIM, PSNR, MSE in the healthy mask)",
+        description="Score inpainted T1 images against the real ones with the BraTS 2023 inpainting challenge's "
+                    "official package: SSIM, PSNR and MSE inside each case's healthy mask, after the challenge's "
+                    "percentile normalization by the voided image. BraTS 2023 layout: --masks holds case folders "
+                    "with <case>-mask-healthy.nii.gz (and <case>-t1n-voided.nii.gz or <case>-mask.nii.gz), --real "
+                    "<case>-t1n.nii.gz, --inpainted <case>-t1n-inference.nii.gz, in case folders or flat. Writes "
+                    "inpainting.json and inpainting.csv.")
+    inpainting.add_argument("--real", required=True, help="folder with the ground-truth <case>-t1n images")
+    inpainting.add_argument("--inpainted", required=True, help="folder with the inpainted <case>-t1n-inference images")
+    inpainting.add_argument("--masks", required=True, help="folder of case folders with <case>-mask-healthy")
+    inpainting.add_argument("--out", required=True, help="output folder")
+    inpainting.set_defaults(run=cmd_inpainting)
+
+    task = verbs.add_parser(
+        "inpainting-task", help="a BraTS 2023 inpainting task from labelled cases (for `evaluate inpainting`)",
+        description="For each labelled case (BraTS space), write a BraTS 2023 inpainting case: the real T1 "
+                    "(<case>-t1n), the lesion (-mask-unhealthy), the lesion mirrored left-right into healthy brain "
+                    "(-mask-healthy, the scored region), their union (-mask) and every contrast with it voided "
+                    "(<case>-<contrast>-voided, as `synthpathology inpaint` reads them).")
+    _add_datasets(task, synthetic=False)
+    task.add_argument("--margin", type=float, default=5.0,
+                      help="least distance of the healthy mask from the lesion, mm (default 5)")
+    task.set_defaults(run=cmd_inpainting_task)
+
+    classifier = verbs.add_parser(
+        "classifier", help="can a classifier tell synthetic lesions from real ones? (radiomics, patient-level CV)",
+        description="Cross-validate a random forest on the radiomics (FRD) features of lesion-centred crops to tell "
+                    "real from synthetic lesions, with patient-level folds (a synthetic case goes with the patient "
+                    "of its provenance.json source_case). Reports accuracy and ROC AUC with patient-bootstrap 95% "
+                    "CIs and the features it relies on most. Writes classifier.json and classifier.csv.")
+    _add_datasets(classifier)
+    classifier.add_argument("--contrasts", default="t1,t1c,t2,flair", help="contrasts (default t1,t1c,t2,flair)")
+    classifier.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds, >= 2 (default 5)")
+    classifier.add_argument("--slices", type=positive_int, default=8,
+                            help="lesion-centred 2D crops per lesion (default 8)")
+    classifier.add_argument("--seed", type=int, default=0, help="random seed of folds, forest and bootstrap")
+    classifier.set_defaults(run=cmd_classifier)
 
     train = verbs.add_parser(
         "train-segmenter", help="train the evaluation segmenter (SegResNet) on labelled cases",

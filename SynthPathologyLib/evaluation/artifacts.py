@@ -4,7 +4,8 @@
   (``(-1) ** (z + y + x) / 8`` over a 2x2x2 block) over the blocks that lie wholly inside a mask.
   The filter passes only the highest spatial frequency on all three axes, the 2-voxel grid that
   transposed or sub-pixel up-sampling leaves; it is zero on any intensity that is a sum of
-  terms each constant along one axis (constants, linear ramps, a gradient along one axis). The *checkerboard index* of a synthetic lesion is its energy
+  terms each constant along one axis (constants, linear ramps, a gradient along one axis). The
+  *checkerboard index* of a synthetic lesion is its energy
   divided by the real lesion's (1 = as real; the generator issue's target is at most 1.5).
 - **Band bias**: the relative difference of the mean intensity of the margin band (the synthesis
   region minus the lesion) between a synthetic and the real image: ``(synthetic - real) / real``

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..io.brats import read_brats_case
 from .datasets import case_folders, check_contrasts, read_evaluation_case, synthetic_entries
 from .errors import EvaluationError
+from .lesionwise import lesion_wise_scores
 from .overlap import overlap_scores
 from .segmenter import NetworkInput, SegmenterCard, network_input, segment
 from .segmenter_training import TrainingSettings, train_segmenter
@@ -150,15 +151,22 @@ def run_downstream(real_root: str | Path, synthetic_root: str | Path, settings: 
         training = TrainingSettings(steps=settings.steps, batch_size=settings.batch_size, seed=seed)
         segmenter = train_segmenter(cases, card, training, device, progress, description=f"f={fraction} r={ratio}")
         for case_id, case in zip(split.test, test_real):
-            scores = overlap_scores(segment(segmenter, case), case.label, card.spacing_mm, card.regions)
+            prediction = segment(segmenter, case)
+            scores = overlap_scores(prediction, case.label, card.spacing_mm, card.regions)
+            lesion_wise = lesion_wise_scores(prediction, case.label, card.spacing_mm, card.regions)
             for region, values in scores.items():
                 rows.append({"seed": seed, "fraction": fraction, "ratio": ratio, "n_real": n_real,
-                             "n_synthetic": n_synthetic, "case_id": case_id, "region": region, **values})
+                             "n_synthetic": n_synthetic, "case_id": case_id, "region": region, **values,
+                             **lesion_wise[region]})
     summary = summarize(rows, settings)
     summary.update({"settings": asdict(settings), "spacing_mm": card.spacing_mm, "device": str(device),
                     "n_train_real": len(train_real), "n_test": len(test_real), "n_synthetic_available": len(synthetic),
                     "dropped_leaking": [e.case_id for e in dropped]})
     return DownstreamResult(rows, summary, split)
+
+
+# Per-case scores summarized and compared between arms: voxel-wise, then lesion-wise (BraTS ranking).
+SCORES = ("dice", "hd95_mm", "lesion_dice", "lesion_hd95_mm")
 
 
 def summarize(rows: list[dict], settings: DownstreamSettings) -> dict:
@@ -173,7 +181,7 @@ def summarize(rows: list[dict], settings: DownstreamSettings) -> dict:
                 case_ids = sorted({r["case_id"] for r in selected})
                 per_case[fraction, ratio, region] = {
                     metric: np.array([np.mean([r[metric] for r in selected if r["case_id"] == c]) for c in case_ids])
-                    for metric in ("dice", "hd95_mm")}
+                    for metric in SCORES}
     results = []
     for (fraction, ratio, region), scores in per_case.items():
         entry = {"fraction": fraction, "ratio": ratio, "region": region,

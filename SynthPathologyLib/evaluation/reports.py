@@ -52,18 +52,38 @@ def _with_ci(stat: dict | None, digits: int = 3) -> str:
     return f"{_number(stat['mean'], digits)} [{_number(stat['ci_low'], digits)}, {_number(stat['ci_high'], digits)}]"
 
 
+def _baseline_table(title: str, note: str, figures: dict, digits: int) -> list[str]:
+    """A Markdown table of ``{name: {"synthetic", "synthetic_sd", "baseline", "baseline_sd"} or {"skipped"}}``."""
+    lines = ["", title, "", *([note, ""] if note else []), "| metric | real vs synthetic | real vs real (baseline) |",
+             "|---|---|---|"]
+    for name, values in figures.items():
+        if "skipped" in values:
+            lines.append(f"| {name} | skipped: {values['skipped']} | |")
+        elif name != "n":
+            synthetic = f"{_number(values['synthetic'], digits)} ± {_number(values['synthetic_sd'], digits)}"
+            lines.append(f"| {name} | {synthetic} "
+                         f"| {_number(values['baseline'], digits)} ± {_number(values['baseline_sd'], digits)} |")
+    return lines
+
+
 def fidelity_markdown(summary: dict) -> str:
     """A short Markdown summary of ``evaluate fidelity``'s metrics.json (means with 95% CI)."""
+    segmenter = summary["segmenter"]
     lines = [f"# Fidelity: {summary['synthetic']} against {summary['real']}", "",
              f"{summary['n_real']} real and {summary['n_synthetic']} synthetic cases; features and label consistency "
-             f"by segmenter `{summary['segmenter']['model_id']}`.", "", "## Distribution (lesion-centred encoder features)",
-             "", f"Sets of {summary['distribution']['n']['per_set']} cases, mean ± sd over "
-             f"{summary['distribution']['n']['splits']} random splits of the real cases.", "",
-             "| metric | real vs synthetic | real vs real (baseline) |", "|---|---|---|"]
-    for metric, values in summary["distribution"].items():
-        if metric != "n":
-            lines.append(f"| {metric} | {_number(values['synthetic'], 4)} ± {_number(values['synthetic_sd'], 4)} "
-                         f"| {_number(values['baseline'], 4)} ± {_number(values['baseline_sd'], 4)} |")
+             f"by segmenter `{segmenter['model_id']}`."]
+    if segmenter.get("warning"):
+        lines += ["", f"**Warning:** {segmenter['warning']}."]
+    distribution = summary["distribution"]
+    lines += _baseline_table(
+        "## Distribution (lesion-centred encoder features)",
+        f"Sets of {distribution['n']['per_set']} cases, mean ± sd over {distribution['n']['splits']} random splits "
+        "of the real cases." if "n" in distribution else "", {"all": distribution} if "skipped" in distribution
+        else distribution, 4)
+    if summary.get("frd"):
+        lines += _baseline_table(
+            "## Fréchet Radiomics Distance (lesion-centred crops, per contrast; lower is closer)",
+            "FRD v1 = log(d²); mean ± sd over random splits of the real patients.", summary["frd"], 2)
     consistency = summary["label_consistency"]
     lines += ["", "## Label consistency (segmenter trained on real data)", "",
               "| score | synthetic cases vs conditioning label | real cases vs their label |", "|---|---|---|"]

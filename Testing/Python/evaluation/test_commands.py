@@ -84,7 +84,7 @@ def test_fidelity_writes_every_metric(real_dir, segmenter_dir, tmp_path):
 
     out = tmp_path / "fidelity"
     assert main(["evaluate", "fidelity", "--real", str(real_dir), "--synthetic", str(synthetic), "--out", str(out),
-                 "--segmenter", str(segmenter_dir), "--device", "cpu"]) == 0
+                 "--segmenter", str(segmenter_dir), "--device", "cpu", "--frd-slices", "1"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_real"] == N_REAL and metrics["n_synthetic"] == 4
     assert metrics["paired"]["n"] == 4  # every repaint has its real counterpart
@@ -96,13 +96,41 @@ def test_fidelity_writes_every_metric(real_dir, segmenter_dir, tmp_path):
     assert 0 < metrics["diversity"]["ms_ssim"]["mean"] <= 1
     for metric in ("fid", "kid", "mmd_linear", "precision", "recall"):
         assert set(metrics["distribution"][metric]) == {"synthetic", "synthetic_sd", "baseline", "baseline_sd"}
+    for contrast in ("t1", "t1c", "t2", "flair"):  # FRD of every contrast beside its patient-level baseline
+        frd = metrics["frd"][contrast]
+        assert math.isfinite(frd["synthetic"]) and frd["n"]["patients_per_set"] == 2
+        # the real 'patients' are flips of one phantom: identical radiomics, FRD -inf (JSON null)
+        assert frd["baseline"] is None or frd["baseline"] < frd["synthetic"]
+    # a 2-step segmenter does not find the lesions: the report says its figures are not to be trusted
+    assert metrics["segmenter"]["trusted"] is False and "not to be trusted" in metrics["segmenter"]["warning"]
     assert set(metrics["label_consistency"]["synthetic"]) == {
         f"{k}_{r}" for k in ("dice", "hd95_mm") for r in ("WT", "TC", "ET")}
     with open(out / "metrics.csv") as stream:
         rows = list(csv.DictReader(stream))
     assert sorted(r["kind"] for r in rows) == ["real"] * N_REAL + ["synthetic"] * 4
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert "real vs real (baseline)" in summary and "MS-SSIM" in summary
+    assert "real vs real (baseline)" in summary and "MS-SSIM" in summary and "Fréchet Radiomics" in summary
+    assert "**Warning:**" in summary
+
+
+def test_classifier_command_reports_auc_with_patient_folds(real_dir, tmp_path, capsys):
+    synthetic = _copy_as_synthetic(real_dir, tmp_path / "synthetic", ["Real-00", "Real-01", "Real-02"])
+    out = tmp_path / "classifier"
+    args = ["evaluate", "classifier", "--real", str(real_dir), "--synthetic", str(synthetic), "--out", str(out),
+            "--slices", "1", "--contrasts", "t1,flair"]
+    assert main(args + ["--folds", "3"]) == 0
+    result = json.loads((out / "classifier.json").read_text())
+    assert result["n"]["cases"] == N_REAL + 3 and result["n"]["patients"] == N_REAL
+    for key in ("accuracy", "roc_auc"):
+        assert result[key]["ci_low"] <= result[key]["value"] <= result[key]["ci_high"]
+    assert result["top_features"][0]["feature"].split(":")[0] in ("t1", "flair")
+    with open(out / "classifier.csv") as stream:
+        folds = {(row["patient"], row["fold"]) for row in csv.DictReader(stream)}
+    assert len(folds) == N_REAL  # a copy is tested in its source patient's fold
+    assert "ROC AUC" in capsys.readouterr().out
+    assert main(args + ["--folds", "6", "--out", str(tmp_path / "refused")]) == 2
+    assert "6 classifier folds need at least 6 patients, got 5" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
 
 
 def test_split_keeps_patients_together():
@@ -154,6 +182,10 @@ def test_tiny_downstream_run_writes_every_output(real_dir, tmp_path):
     assert len(results) == 2 * 2 * 3
     gain = results[1.0, 1.0, "WT"]["gain"]["dice"]
     assert set(gain) == {"mean_gain", "ci_low", "ci_high", "wilcoxon_p", "n"} and gain["n"] == 2
+    assert set(results[1.0, 1.0, "WT"]["gain"]) == {"dice", "hd95_mm", "lesion_dice", "lesion_hd95_mm"}
+    for row in rows:  # lesion-wise scores (BraTS ranking) beside the voxel-wise ones
+        assert 0 <= float(row["lesion_dice"]) <= 1 and float(row["lesion_hd95_mm"]) >= 0
+        assert int(row["lesions_tp"]) + int(row["lesions_fn"]) <= 1  # one phantom lesion per region
     assert "gain" not in results[1.0, 0.0, "WT"]
     assert (out / "dice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
