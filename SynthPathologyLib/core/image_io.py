@@ -109,8 +109,10 @@ def check_image(image: sitk.Image, source: str | os.PathLike) -> None:
 def write_image(image: sitk.Image, path: str | os.PathLike) -> Path:
     """Write ``image`` to ``path`` atomically (compressed where the format allows).
 
-    The image goes to a temporary file beside ``path`` first and is renamed into place, so an
-    interrupted write never leaves a truncated file under the final name.
+    The image goes to a temporary file beside ``path``, is verified (:func:`verify_written_image`:
+    SimpleITK's writer does not raise on a short write, e.g. a full disk) and renamed into place,
+    so ``path`` never holds a truncated image. Raises :class:`ImageFileError` (one line) when the
+    write fails; no file is then left behind.
     """
     path = Path(path)
     suffix = image_suffix(path)
@@ -120,12 +122,62 @@ def write_image(image: sitk.Image, path: str | os.PathLike) -> Path:
     partial = path.with_name(f".{path.name[: -len(suffix)]}.partial{suffix}")
     try:
         sitk.WriteImage(image, str(partial), useCompression=True)
+        verify_written_image(partial, image)
+        with open(partial, "rb+") as stream:
+            os.fsync(stream.fileno())
         os.replace(partial, path)
     except RuntimeError as exc:
         raise ImageFileError(f"{path}: cannot write image ({_first_line(exc)})") from None
+    except ImageFileError as exc:
+        raise ImageFileError(f"{path}: cannot write image ({exc})") from None
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def verify_written_image(path: Path, image: sitk.Image) -> None:
+    """Check that the file at ``path`` holds all of ``image``: its header re-read gives the same
+    size and pixel type and, for NIfTI, the payload is all there (the file's length, or for
+    ``.nii.gz`` the gzip trailer's uncompressed length); other formats are read back whole.
+
+    Raises :class:`ImageFileError` (without the path) when it does not.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ImageFileError("nothing was written (disk full?)")
+    suffix = image_suffix(path)
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        if reader.GetSize() != image.GetSize() or reader.GetPixelID() != image.GetPixelID():
+            raise ImageFileError(f"re-read header gives size {reader.GetSize()}, expected {image.GetSize()}")
+        if suffix not in (".nii", ".nii.gz"):
+            sitk.ReadImage(str(path))
+            return
+    except RuntimeError as exc:
+        raise ImageFileError(f"written file cannot be read back ({_first_line(exc)})") from None
+    expected = _nifti_length(path, image)
+    if suffix == ".nii":
+        written = path.stat().st_size
+    else:
+        with open(path, "rb") as stream:
+            stream.seek(-4, os.SEEK_END)
+            written = int.from_bytes(stream.read(4), "little")  # gzip ISIZE: length mod 2^32
+        expected %= 2**32
+    if written != expected:
+        raise ImageFileError(f"short write: {written} of {expected} bytes (disk full?)")
+
+
+def _nifti_length(path: Path, image: sitk.Image) -> int:
+    """Uncompressed length (bytes) a NIfTI file of ``image`` has: header offset plus voxels."""
+    import nibabel
+
+    try:
+        offset = int(nibabel.load(path).dataobj.offset)
+    except Exception as exc:  # nibabel raises many types for damaged files
+        raise ImageFileError(f"written header cannot be read back ({_first_line(exc)})") from None
+    voxels = int(np.prod(image.GetSize())) * image.GetNumberOfComponentsPerPixel()
+    return offset + voxels * sitk.GetArrayViewFromImage(image).dtype.itemsize
 
 
 def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = GRID_TOLERANCE) -> bool:

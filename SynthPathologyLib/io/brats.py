@@ -160,6 +160,10 @@ def read_brats_case(
         raise CaseError(f"{folder}: not a folder")
     naming = detect_naming(folder)
     if naming is None:
+        cases = find_brats_cases(folder)
+        if cases:
+            raise CaseError(f"{folder}: a dataset of {len(cases)} case(s), not a case folder; give one of its "
+                            f"cases (e.g. {cases[0]}) or a command that takes a dataset")
         examples = ", ".join(NAMINGS["2023"].file_name(folder.name, k) for k in ("t1", "label"))
         raise CaseError(f"{folder}: no BraTS image files found (expected names such as {examples})")
     found = _files_by_key(folder, naming)
@@ -212,11 +216,37 @@ def write_brats_case(case: Case, folder: str | Path, naming: str = "2023") -> Pa
 
 
 def find_brats_cases(root: str | Path) -> list[Path]:
-    """Case folders directly under a BraTS-layout dataset ``root``, sorted by name."""
+    """Case folders directly under a BraTS-layout dataset ``root``, sorted by name.
+
+    Hidden folders are left out: a case folder being written (or left by a killed run) has a
+    hidden temporary name until it is complete (:mod:`SynthPathologyLib.io.dataset_writer`).
+    """
     root = Path(root)
     if not root.is_dir():
         raise CaseError(f"{root}: not a folder")
-    return [p for p in sorted(root.iterdir()) if is_brats_case(p)]
+    return [p for p in sorted(root.iterdir()) if not p.name.startswith(".") and is_brats_case(p)]
+
+
+def case_or_dataset(path: str | Path) -> list[Path]:
+    """The case folders ``path`` names: itself when it is a case folder, its cases when it is a
+    dataset folder.
+
+    Raises :class:`CaseError` when it is neither.
+    """
+    path = Path(path)
+    if is_brats_case(path):
+        return [path]
+    folders = find_brats_cases(path)
+    if not folders:
+        examples = ", ".join(NAMINGS["2023"].file_name(path.name, k) for k in ("t1", "label"))
+        raise CaseError(f"{path}: neither a BraTS case folder (files such as {examples}) nor a dataset of them")
+    return folders
+
+
+def naming_of(folder: str | Path) -> str:
+    """The BraTS naming ("2021" or "2023") of a case folder's files; "2023" when it has none."""
+    naming = detect_naming(Path(folder))
+    return "2023" if naming is None else naming.name
 
 
 def iter_brats_dataset(root: str | Path, **read_options) -> Iterator[Case]:

@@ -17,7 +17,8 @@ the same lesion on any grid, up to voxelization:
   ``edema_extent_mm``. Speed is 1 mm per unit time in white matter and ``GREY_MATTER_SPEED`` where
   the white-matter probability is 0 (uniform 1 without a map), times a smooth random factor in
   [1 - ``EDEMA_SPEED_NOISE``, 1], and 0 outside the brain. So edema reaches at most
-  ``edema_extent_mm`` along white matter and about a third of it across grey matter. The front is
+  ``edema_extent_mm`` along white matter and about a seventh of it across grey matter: it
+  infiltrates along the white-matter tracts in finger-like extensions and stops at the cortex. The front is
   marched on blocks about ``EDEMA_LATTICE_MM`` wide and its arrival times interpolated back to
   the voxels: on a 1 mm grid this takes half the time of marching every voxel and agrees with it
   to a Dice of ~0.96 at the default extent.
@@ -37,10 +38,12 @@ from .spec import Composition, LesionSpec
 
 # Core surface: radius factor r = 1 + irregularity * SURFACE_AMPLITUDE * g, with g in [-1, 1] a sum
 # of random cosines of the direction scaled to peak at 1; angular frequencies in radians per unit of
-# direction (a few lobes). At irregularity 1 the core reaches at most ~1.8 semi-axes from the seed.
-SURFACE_AMPLITUDE = 0.7
+# direction (several lobes with clefts between them). At irregularity 1 the radius swings between 0.1
+# and 1.9 of its level: sampled cores (irregularity 0.5-1.0) have a median solidity of ~0.87 at 1 mm,
+# real glioma cores 0.82-0.93 (Testing/benchmarks/bench_lesion_shapes.py).
+SURFACE_AMPLITUDE = 0.9
 SURFACE_TERMS = 8
-SURFACE_FREQUENCIES = (2.0, 5.0)
+SURFACE_FREQUENCIES = (2.5, 6.0)
 # Directions of the quadrature that calibrates the core's volume and centroid.
 QUADRATURE_DIRECTIONS = 4096
 
@@ -51,7 +54,7 @@ NECROSIS_TERMS = 6
 NECROSIS_FREQUENCIES = (1.5, 4.0)
 
 # Edema: relative speed across grey matter, and the smooth random slowing (wavelengths in mm).
-GREY_MATTER_SPEED = 0.3
+GREY_MATTER_SPEED = 0.15
 EDEMA_SPEED_NOISE = 0.4
 EDEMA_TERMS = 6
 EDEMA_WAVELENGTHS_MM = (10.0, 30.0)

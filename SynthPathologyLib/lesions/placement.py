@@ -113,14 +113,7 @@ def place_label_map(
     volume = len(core) * _voxel_mm3(label) * scale**3
     _check_size(center_lps, float(np.ptp(core, axis=0).max()) * scale, volume, reference, brain)
 
-    rotation = sitk.Euler3DTransform()
-    rotation.SetComputeZYX(True)  # R = Rz Ry Rx, as LesionSpec.rotation
-    rotation.SetRotation(*np.deg2rad(orientation_deg))
-    # Resampling maps each output point back into the source: y -> R^T (y - seed) / scale + centroid.
-    transform = sitk.AffineTransform(3)
-    transform.SetCenter(tuple(float(v) for v in center_lps))
-    transform.SetMatrix(tuple((np.reshape(rotation.GetMatrix(), (3, 3)).T / scale).ravel()))
-    transform.SetTranslation(tuple(centroid - np.asarray(center_lps, float)))
+    transform = placement_transform(centroid, center_lps, scale, orientation_deg)
     # Only the crop the placed lesion can cover is resampled (a full 1 mm grid takes ~1 s).
     lesion = _points_lps(label, sitk.GetArrayViewFromImage(label) != 0)
     reach = np.linalg.norm(lesion - centroid, axis=1).max() * scale
@@ -134,6 +127,27 @@ def place_label_map(
     core_voxels = np.count_nonzero(np.isin(result[box], info.core_values))
     _check_core_inside(center_lps, core_voxels * _voxel_mm3(reference), volume)
     return copy_geometry(result, reference)
+
+
+def placement_transform(centroid_lps, center_lps, scale: float, orientation_deg) -> sitk.AffineTransform:
+    """The transform :func:`place_label_map` resamples with: from a placed point (LPS mm) back to the
+    source label's point, y -> R^T (y - center) / scale + centroid, R the rotation of
+    ``orientation_deg`` (as :meth:`LesionSpec.rotation`). Its inverse places source points."""
+    rotation = sitk.Euler3DTransform()
+    rotation.SetComputeZYX(True)  # R = Rz Ry Rx, as LesionSpec.rotation
+    rotation.SetRotation(*np.deg2rad(orientation_deg))
+    transform = sitk.AffineTransform(3)
+    transform.SetCenter(tuple(float(v) for v in center_lps))
+    transform.SetMatrix(tuple((np.reshape(rotation.GetMatrix(), (3, 3)).T / scale).ravel()))
+    transform.SetTranslation(tuple(np.asarray(centroid_lps, float) - np.asarray(center_lps, float)))
+    return transform
+
+
+def kept_core(label: sitk.Image, spec: LesionSpec) -> tuple[float, float]:
+    """(core volume of ``label``, core volume ``spec`` asked for), both mm^3: what a lesion clipped at
+    the brain's edge (or beside an existing lesion) kept."""
+    core = np.isin(sitk.GetArrayViewFromImage(label), get_pathology(spec.pathology).core_values)
+    return float(np.count_nonzero(core) * _voxel_mm3(label)), spec.core_volume_mm3()
 
 
 def core_centroid_lps(label: sitk.Image, pathology: str = "glioma") -> np.ndarray:

@@ -19,13 +19,14 @@ class Composition:
         necrosis_fraction: fraction of the core volume that is necrotic, in [0, 0.9].
         rim_thickness_mm: thickness of the enhancing rim around the necrosis (mm).
         irregularity: amplitude of the smooth random deformation of the core surface, in [0, 1]
-            (0 is a plain ellipsoid).
+            (0 is a plain ellipsoid; the default 0.7 gives lobes and clefts about as irregular as
+            real glioma cores).
     """
 
     edema_extent_mm: float = 8.0
     necrosis_fraction: float = 0.3
     rim_thickness_mm: float = 3.0
-    irregularity: float = 0.35
+    irregularity: float = 0.7
 
     def __post_init__(self) -> None:
         _require(self.edema_extent_mm >= 0, f"edema extent must be >= 0 mm, got {self.edema_extent_mm}")

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from ..core.errors import SynthPathologyError
 from ..core.image_io import read_image, require_same_grid
-from .tissue import TissueMaps, estimate_tissue_maps, tissue_maps_from_arrays
+from .tissue import TissueMaps, tissue_maps_from_arrays
 
 MNI_FILES = {
     "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
@@ -142,8 +142,9 @@ def _load_mni_brain() -> Brain:
 
 
 def load_brain(t1_path: str | os.PathLike, mask_path: str | os.PathLike) -> Brain:
-    """A brain from a skull-stripped T1 file and its brain-mask file; tissue maps are estimated
-    (:func:`~SynthPathologyLib.phantom.tissue.estimate_tissue_maps`). The T1 is zeroed outside the mask.
+    """A brain from a skull-stripped T1 file and its brain-mask file; tissue maps are estimated with
+    the registered template's priors (:func:`~SynthPathologyLib.phantom.atlas.estimate_tissue_maps_with_priors`).
+    The T1 is zeroed outside the mask.
 
     Raises:
         ImageFileError: a file is missing, unreadable or not a 3D scalar image.
@@ -154,7 +155,9 @@ def load_brain(t1_path: str | os.PathLike, mask_path: str | os.PathLike) -> Brai
     require_same_grid(mask, t1, str(mask_path), str(t1_path))
     mask = sitk.Cast(mask != 0, sitk.sitkUInt8)
     mask.CopyInformation(t1)
-    return Brain(sitk.Mask(t1, mask), estimate_tissue_maps(t1, mask), str(t1_path))
+    from .atlas import estimate_tissue_maps_with_priors  # it loads the template from here
+
+    return Brain(sitk.Mask(t1, mask), estimate_tissue_maps_with_priors(t1, mask), str(t1_path))
 
 
 def _max(image: sitk.Image) -> float:

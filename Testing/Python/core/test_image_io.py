@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -186,3 +188,30 @@ def test_unsupported_suffix_is_refused(tmp_path):
 def test_ras_lps_conversion_negates_x_and_y():
     assert ras_to_lps((10.0, -20.0, 30.0)) == (-10.0, 20.0, 30.0)
     assert lps_to_ras(ras_to_lps((1.5, 2.5, 3.5))) == (1.5, 2.5, 3.5)
+
+
+FULL_DISK = """
+import resource, signal, sys
+import numpy as np, SimpleITK as sitk
+from SynthPathologyLib.core.errors import SynthPathologyError
+from SynthPathologyLib.core.image_io import write_image
+image = sitk.GetImageFromArray(np.random.default_rng(0).normal(size=(40, 40, 40)).astype(np.float32))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+try:
+    write_image(image, sys.argv[1])
+except SynthPathologyError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_a_short_write_is_a_one_line_error_and_leaves_no_file(tmp_path, suffix):
+    """SimpleITK's NIfTI writer does not raise when the disk fills: the written file is checked."""
+    target = tmp_path / f"t1{suffix}"
+    run = subprocess.run([sys.executable, "-c", FULL_DISK, str(target)], capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert run.stdout.count("\n") == 1 and "cannot write image" in run.stdout and str(target) in run.stdout
+    assert list(tmp_path.iterdir()) == []

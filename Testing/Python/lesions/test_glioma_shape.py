@@ -50,3 +50,21 @@ def test_core_is_a_function_of_physical_position_not_of_the_grid():
 def _core(spec: LesionSpec, grid: sitk.Image) -> np.ndarray:
     regions = glioma_regions(spec, grid, np.ones(grid.GetSize()[::-1], bool), None)
     return regions["necrosis"] | regions["enhancing"]
+
+
+def test_default_cores_are_lobulated_like_real_ones_not_convex():
+    """Solidity (voxel volume / convex hull of the voxel centres): convex cores score ~1 or more; real
+    glioma cores 0.54-0.97 (Testing/benchmarks/bench_lesion_shapes.py measures both)."""
+    from SynthPathologyLib.lesions.shape_measures import solidity
+
+    grid = cube_grid(1.0, 81)
+    brain = np.ones((81, 81, 81), bool)
+    values, plain = [], []
+    for seed in range(5):
+        for composition, out in ((Composition(edema_extent_mm=0.0), values),
+                                 (Composition(edema_extent_mm=0.0, irregularity=0.0), plain)):
+            regions = glioma_regions(LesionSpec((0.0, 0.0, 0.0), (26.0, 22.0, 20.0), (0.0, 30.0, 10.0), composition,
+                                                random_seed=seed), grid, brain, None)
+            out.append(solidity(regions["necrosis"] | regions["enhancing"], (1.0, 1.0, 1.0)))
+    assert min(plain) > 1.0
+    assert 0.6 < np.median(values) < 0.95
