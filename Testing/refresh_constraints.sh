@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q torch==2.13.0 -e ".[test,web,train,slicer]"
+"$work/venv/bin/python" -m pip install -q torch==2.13.0 -e ".[test,web,train,slicer,evaluation]"
 {
     echo "# Every dependency at the version CI tested: pip install -c constraints.txt ..."
     echo "# Written by Testing/refresh_constraints.sh on $(date -u +%F) with $("$work/venv/bin/python" --version)."

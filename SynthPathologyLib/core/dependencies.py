@@ -8,7 +8,11 @@ requirement strings match ``pyproject.toml`` (a test keeps them in step).
 
 from __future__ import annotations
 
+import importlib
 from importlib.util import find_spec
+from types import ModuleType
+
+from .errors import SynthPathologyError
 
 TORCH_IMPORT = "torch"
 
@@ -37,3 +41,14 @@ def missing_requirements() -> list[str]:
 
 def torch_missing() -> bool:
     return find_spec(TORCH_IMPORT) is None
+
+
+def import_optional(module: str, extra: str) -> ModuleType:
+    """Import ``module``, which an optional extra of the package installs; a one-line error says
+    how to install it when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise SynthPathologyError(
+            f"this needs the {extra!r} extra ({module} is not installed): "
+            f"pip install 'SynthPathologyLib[{extra}]'") from None

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 from packaging.requirements import Requirement
 
-from SynthPathologyLib.core.dependencies import REQUIREMENTS, missing_requirements, torch_missing
+from SynthPathologyLib.core.dependencies import REQUIREMENTS, import_optional, missing_requirements, torch_missing
+from SynthPathologyLib.core.errors import SynthPathologyError
 
 ROOT = Path(__file__).resolve().parents[3]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -59,3 +61,9 @@ def test_ci_runs_the_readme_test_command_with_the_constraints():
     command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert command in (ROOT / "README.md").read_text()
     assert "-c constraints.txt" in command and "python3 -m pytest" in command
+
+
+def test_a_missing_optional_package_names_the_extra_that_installs_it():
+    assert import_optional("json", "evaluation").dumps([]) == "[]"
+    with pytest.raises(SynthPathologyError, match=r"pip install 'SynthPathologyLib\[evaluation\]'"):
+        import_optional("no_such_module_here", "evaluation")

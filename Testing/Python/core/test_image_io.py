@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import locale
 import struct
 import subprocess
 import sys
@@ -30,8 +31,17 @@ def oblique_image(shape_zyx=(12, 14, 10), dtype=np.int16, seed=0) -> sitk.Image:
 
 
 def write_dicom_series(image: sitk.Image, folder: Path, series_uid: str = "1.2.826.0.1.3680043.2.1125.1") -> None:
-    """Write ``image`` as a DICOM series, one file per slice, with the tags that place each slice."""
+    """Write ``image`` as a DICOM series, one file per slice, with the tags that place each slice
+    (restoring the C locale that GDCM changes, so that later tests see the process as it was)."""
     folder.mkdir(parents=True, exist_ok=True)
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_dicom_slices(image, folder, series_uid)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_dicom_slices(image: sitk.Image, folder: Path, series_uid: str) -> None:
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     direction = image.GetDirection()
@@ -69,7 +79,9 @@ def test_dicom_series_folder_is_read_as_one_volume(tmp_path):
     image.SetSpacing((0.8, 0.8, 3.0))
     image.SetOrigin((10.0, -20.0, 5.0))
     write_dicom_series(image, tmp_path / "series")
+    encoding = locale.getpreferredencoding(False)
     back = read_image(tmp_path / "series")
+    assert locale.getpreferredencoding(False) == encoding  # reading leaves the process locale as it was
     assert back.GetSize() == (10, 8, 6)
     np.testing.assert_allclose(back.GetSpacing(), image.GetSpacing(), atol=1e-4)
     np.testing.assert_allclose(back.GetOrigin(), image.GetOrigin(), atol=1e-4)
