@@ -90,7 +90,7 @@ class SynthPathologyParameterNode:
     edemaExtentMm: Annotated[float, WithinRange(0.0, 30.0)] = 8.0
     necrosisFraction: Annotated[float, WithinRange(0.0, 0.9)] = 0.3
     rimThicknessMm: Annotated[float, WithinRange(1.0, 10.0)] = 3.0
-    irregularity: Annotated[float, WithinRange(0.0, 1.0)] = 0.35
+    irregularity: Annotated[float, WithinRange(0.0, 1.0)] = 0.7  # Composition.irregularity
     randomSeed: Annotated[int, WithinRange(0, 1_000_000)] = 0
     variants: Annotated[int, WithinRange(1, 50)] = 1
     modelPath: str = ""

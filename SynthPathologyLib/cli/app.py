@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..core.allocator import keep_freed_memory
 from ..core.errors import SynthPathologyError
+from .options import add_generator_options
 from .turing import add_study_secret_option, open_study
 
 
@@ -136,7 +137,6 @@ def add_app_command(commands: argparse._SubParsersAction) -> None:
     app.add_argument("--max-upload-mb", type=float, default=64.0, help="largest uploaded file in MB (default 64)")
     app.add_argument("--max-decoded-mb", type=float, default=512.0,
                      help="largest image an upload may decode to, in MB, from its header (default 512)")
-    app.add_argument("--model", help="model folder (default: the shipped model)")
-    app.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda[:N]")
+    add_generator_options(app)
     add_study_secret_option(app)  # reading mode
     app.set_defaults(run=cmd_app)

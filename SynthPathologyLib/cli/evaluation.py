@@ -11,7 +11,7 @@ import platform
 import time
 from pathlib import Path
 
-from .options import positive_int
+from .options import add_device_option, add_generator_options, positive_int
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -245,7 +245,7 @@ def add_evaluation_commands(commands) -> None:
 
     for parser, run in ((fidelity, cmd_fidelity), (downstream, cmd_downstream)):
         _add_datasets(parser)
-        parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda[:N]")
+        add_device_option(parser)
         parser.set_defaults(run=run)
 
     repaint = verbs.add_parser(
@@ -254,8 +254,7 @@ def add_evaluation_commands(commands) -> None:
                     "cases whose real counterpart is the ground truth.")
     _add_datasets(repaint, synthetic=False)
     repaint.add_argument("--variants", type=positive_int, default=2, help="random seeds per case (default 2)")
-    repaint.add_argument("--model", help="generator model folder (default: the shipped one)")
-    repaint.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_generator_options(repaint)
     repaint.set_defaults(run=cmd_repaint)
 
     inpainting = verbs.add_parser(
@@ -309,5 +308,5 @@ def add_evaluation_commands(commands) -> None:
     train.add_argument("--validation-cases", type=int, default=3, help="cases held out for the card's scores")
     train.add_argument("--spacing", type=float, default=2.0, help="isotropic working spacing in mm (default 2)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_device_option(train)
     train.set_defaults(run=cmd_train_segmenter)

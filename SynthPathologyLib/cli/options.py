@@ -83,3 +83,14 @@ def add_resample_option(parser: argparse.ArgumentParser) -> None:
     the first contrast's grid (refused otherwise)."""
     parser.add_argument("--resample", action="store_true",
                         help="resample contrasts on other grids onto the first contrast's grid")
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device``: where networks run."""
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda[:N]")
+
+
+def add_generator_options(parser: argparse.ArgumentParser) -> None:
+    """``--model`` (a generator model folder) and ``--device``."""
+    parser.add_argument("--model", help="generator model folder (default: the pathology's shipped model)")
+    add_device_option(parser)

@@ -12,7 +12,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..lesions.existing import DEFAULT_GAP_MM
-from .options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int, random_seed
+from .options import (
+    add_generator_options,
+    add_lesion_options,
+    add_resample_option,
+    lesion_spec_from_args,
+    positive_int,
+    random_seed,
+)
 
 # Deep left-hemisphere white matter of the MNI152 brain (RAS mm): the demo's default seed.
 DEMO_SEED_RAS = (-26.0, -12.0, 28.0)
@@ -320,8 +327,7 @@ def cmd_montage(args: argparse.Namespace) -> int:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="model folder (default: the pathology's shipped model)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda[:N]")
+    add_generator_options(parser)
     parser.add_argument("--naming", choices=("2021", "2023"),
                         help="BraTS file naming and ET value of the output (default: the input case's)")
     add_resample_option(parser)
@@ -402,8 +408,7 @@ def add_synthesis_commands(commands) -> None:
                     "synthesize it with the shipped model and write the case and before/after PNG montages.")
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--random-seed", type=random_seed, default=0, help="random seed (default 0)")
-    demo.add_argument("--model", help="model folder (default: the shipped model)")
-    demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_generator_options(demo)
     demo.set_defaults(run=cmd_demo)
 
     montage = commands.add_parser(
