@@ -333,7 +333,8 @@ class SynthPathologyTuringTestTest(ScriptedLoadableModuleTest):
     def test_study_round_trip(self):
         import tempfile
 
-        from SynthPathologyLib.phantom.generator import PhantomOptions, write_phantom_dataset
+        from SynthPathologyLib.phantom.dataset import write_phantom_dataset
+        from SynthPathologyLib.phantom.generator import PhantomOptions
 
         root = Path(tempfile.mkdtemp(prefix="SynthPathologyTuringTest-"))
         self.delayDisplay("Building two small phantom datasets (2 mm)")

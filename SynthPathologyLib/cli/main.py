@@ -15,7 +15,8 @@ from .. import __version__
 from ..core.errors import SynthPathologyError
 from .app import add_app_command
 from .evaluation import add_evaluation_commands
-from .options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int
+from .inpaint import add_inpaint_command
+from .options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int, random_seed
 from .synthesis import add_synthesis_commands
 from .training import add_training_command
 from .turing import add_turing_commands
@@ -25,32 +26,34 @@ EXIT_INTERRUPTED = 130
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
+    from ..io.dataset_writer import DatasetWriter
+    from ..phantom.dataset import write_phantom_dataset
     from ..phantom.default_brain import load_brain, load_default_brain
-    from ..phantom.generator import PhantomOptions, write_phantom_dataset
+    from ..phantom.generator import PhantomOptions
 
     if (args.t1 is None) != (args.mask is None):
         raise SynthPathologyError("--t1 and --mask go together: give both or neither")
     options = PhantomOptions(resolution_mm=float(args.resolution), healthy=args.healthy)
     brain = load_brain(args.t1, args.mask) if args.t1 else load_default_brain(options.resolution_mm)
-    folders = write_phantom_dataset(Path(args.out), args.cases, args.seed, options, brain=brain,
-                                    naming=args.naming, workers=args.workers)
-    print(f"wrote {len(folders)} case(s) to {args.out}")
-    return 0
+    writer = DatasetWriter(args.out, "phantom")
+    write_phantom_dataset(Path(args.out), args.cases, args.seed, options, brain=brain, naming=args.naming,
+                          workers=args.workers, writer=writer)
+    return writer.finish()
 
 
 def cmd_lesion(args: argparse.Namespace) -> int:
     from ..core.image_io import write_image
-    from ..io.brats import NAMINGS, read_brats_case
+    from ..io.brats import NAMINGS, naming_of, read_brats_case
     from ..io.info import format_label_volumes
     from ..lesions.placement import generate_lesion
-    from ..phantom.tissue import estimate_tissue_maps
+    from ..phantom.atlas import estimate_tissue_maps_with_priors
 
     case = read_brats_case(args.case, contrasts=("t1",), resample=args.resample)
     spec = lesion_spec_from_args(args)
     mask = case.mask()
-    white_matter = estimate_tissue_maps(case.images["t1"], mask).wm
+    white_matter = estimate_tissue_maps_with_priors(case.images["t1"], mask).wm
     label = generate_lesion(spec, case.reference, mask, white_matter)
-    write_image(NAMINGS[args.naming].to_file(label), args.out)
+    write_image(NAMINGS[args.naming or naming_of(args.case)].to_file(label), args.out)
     print(f"wrote {args.out}: {format_label_volumes(label, spec.pathology)}")
     return 0
 
@@ -76,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate multi-contrast brain MRI cases with or without a glioma, from the "
                     "built-in MNI152 brain or from your own skull-stripped T1 and brain mask.")
     phantom.add_argument("--cases", type=positive_int, required=True, help="number of cases")
-    phantom.add_argument("--out", required=True, help="output dataset folder")
-    phantom.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    phantom.add_argument("--out", required=True,
+                         help="output dataset folder (case folders appear whole; a re-run continues; report.json)")
+    phantom.add_argument("--seed", type=random_seed, default=0, help="random seed (default 0)")
     phantom.add_argument("--healthy", action="store_true", help="no tumor (empty labels)")
     phantom.add_argument("--resolution", type=int, choices=(1, 2), default=1, help="voxel size in mm (default 1)")
     phantom.add_argument("--t1", help="skull-stripped T1 to build the phantom from (with --mask)")
@@ -95,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_lesion_options(lesion)
     add_resample_option(lesion)
     lesion.add_argument("--out", required=True, help="output label file (.nii.gz, .nrrd, .mha)")
-    lesion.add_argument("--naming", choices=("2021", "2023"), default="2023",
-                        help="label values of the output: 2023 (ET=3, default) or 2021 (ET=4)")
+    lesion.add_argument("--naming", choices=("2021", "2023"),
+                        help="label values of the output: 2023 (ET=3) or 2021 (ET=4); default: the case's naming")
     lesion.set_defaults(run=cmd_lesion)
 
     info = commands.add_parser(
@@ -107,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=cmd_info)
 
     add_synthesis_commands(commands)
+    add_inpaint_command(commands)
     add_turing_commands(commands)
     add_training_command(commands)
     add_evaluation_commands(commands)

@@ -60,9 +60,12 @@ def _run_cases(folders: list[Path], writer, work) -> int:
 
 
 def _read(folder: Path, synthesizer, args: argparse.Namespace, **options):
+    """A case of ``folder`` with the contrasts the model needs: all of its contrasts, or for a
+    generator with availability channels whichever it holds (the synthesizer refuses none)."""
     from ..io.brats import read_brats_case
 
-    return read_brats_case(folder, contrasts=tuple(synthesizer.card.contrasts), resample=args.resample, **options)
+    required = () if synthesizer.card.network_config().any_contrasts else tuple(synthesizer.card.contrasts)
+    return read_brats_case(folder, contrasts=required, resample=args.resample, **options)
 
 
 def _prepare_beside_existing(synthesizer, case, gap_mm: float):

@@ -6,10 +6,14 @@ multiplies back, so outputs keep the input's intensity scale.
 
 Condition (C + L + 2, z, y, x), float32: the C normalized contrasts with the synthesis region
 blanked to 0; the one-hot of the L non-background label values; the region mask; Gaussian noise
-inside the region (the source of variety between random seeds).
+inside the region (the source of variety between random seeds). Generators that serve any subset
+of contrasts (v2) also get, after the contrasts, C availability channels: 1 everywhere for a
+contrast the case has, 0 for a missing one (whose contrast channel is 0 too): (2C + L + 2, z, y, x).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,21 +37,27 @@ def cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def build_condition(normalized: np.ndarray, label: np.ndarray, region: np.ndarray,
-                    label_values: tuple[int, ...], noise: np.ndarray) -> np.ndarray:
+                    label_values: tuple[int, ...], noise: np.ndarray,
+                    available: Sequence[bool] | None = None) -> np.ndarray:
     """The generator's input for one patch.
 
     Args:
-        normalized: (C, z, y, x) float32 normalized contrasts.
+        normalized: (C, z, y, x) float32 normalized contrasts (any values for a missing one).
         label: (z, y, x) integer label map (the pathology's values, 0 = background).
         region: (z, y, x) bool synthesis region (voxels the generator must fill).
         label_values: the pathology's non-background label values, in channel order.
         noise: (z, y, x) float32 standard normal noise.
+        available: per contrast, whether the case has it (v2 generators), or None (v1: no
+            availability channels, every contrast present).
 
     Returns:
-        (C + len(label_values) + 2, z, y, x) float32.
+        (C + len(label_values) + 2, z, y, x) float32, with ``available`` (2C + len(label_values) + 2, ...).
     """
     keep = ~region
     channels = [normalized * keep]
+    if available is not None:
+        flags = np.asarray(available, np.float32)[:, None, None, None]
+        channels = [channels[0] * flags, np.broadcast_to(flags, normalized.shape)]
     channels.append(np.stack([label == v for v in label_values]).astype(np.float32))
     channels.append(region[None].astype(np.float32))
     channels.append((noise * region)[None].astype(np.float32))

@@ -29,36 +29,29 @@ the healthy and tumor cases of one seed share anatomy, texture, bias field and n
 
 from __future__ import annotations
 
-import json
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass
-from functools import partial
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
-from tqdm import tqdm
 
-from .. import __version__
 from ..core.case import Case
 from ..core.errors import LesionPlacementError, SynthPathologyError
 from ..core.image_io import copy_geometry
 from ..core.voxel_box import bounding_box
-from ..io.brats import write_brats_case
 from ..lesions.placement import generate_lesion
 from ..lesions.sampling import random_lesion_spec
 from ..lesions.spec import LesionSpec
 from ..pathologies.glioma import GLIOMA
 from .default_brain import Brain, load_default_brain
 from .mr_signal import (
-    CLASS_PARAMETERS,
     SEQUENCES,
     TISSUES,
     SmoothRandomField,
     add_rician_noise,
+    blur_inside,
     class_signal,
+    draw_appearance,
     synthesize,
 )
 from .tissue import TissueMaps
@@ -90,6 +83,9 @@ class PhantomOptions:
         bias_field: standard deviation of the log bias field (0.1: about +-10% intensity swings).
         noise_percent: Rician noise standard deviation, % of the brightest tissue's signal.
         intensity_scale: intensity of the brightest tissue before the random gain.
+        appearance_spread: domain randomization: each case draws its classes' PD, T1 and T2
+            with this log-normal spread, its bias, noise and blur (:func:`~.mr_signal.draw_appearance`);
+            0 (default): the fixed literature values.
     """
 
     resolution_mm: float = 1.0
@@ -101,6 +97,7 @@ class PhantomOptions:
     bias_field: float = 0.1
     noise_percent: float = 2.0
     intensity_scale: float = 1000.0
+    appearance_spread: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -112,6 +109,7 @@ class PhantomOptions:
             "bias_field": self.bias_field >= 0,
             "noise_percent": self.noise_percent >= 0,
             "intensity_scale": 0 < self.intensity_scale <= 10000,  # int16 headroom for bright lesions
+            "appearance_spread": 0 <= self.appearance_spread <= 1,
         }
         bad = [f"{name}={getattr(self, name)}" for name, ok in checks.items() if not ok]
         if bad:
@@ -149,7 +147,7 @@ def make_phantom_case(
             ``options.resolution_mm`` if its voxels differ.
         case_id: the case's id.
     """
-    brain = _source_brain(brain, options)
+    brain = source_brain(brain, options)
     anatomy_rng, lesion_rng, scanner_rng = np.random.default_rng(seed).spawn(3)
     anatomy = _deformed_anatomy(brain, options, anatomy_rng)
     label = np.zeros(anatomy.mask.shape, np.uint8)
@@ -169,67 +167,9 @@ def make_phantom_case(
     return PhantomCase(case, spec, tissues, seed)
 
 
-def _source_brain(brain: Brain | None, options: PhantomOptions) -> Brain:
+def source_brain(brain: Brain | None, options: PhantomOptions) -> Brain:
     """``brain`` (default: the MNI152 template) at the options' resolution."""
     return (brain if brain is not None else load_default_brain(options.resolution_mm)).at_resolution(options.resolution_mm)
-
-
-def case_seed(dataset_seed: int, index: int) -> int:
-    """Seed of case ``index`` of a dataset drawn with ``dataset_seed``: independent of the other
-    cases and of other datasets' cases (no overlap between seeds 0 and 1, say)."""
-    return int(np.random.SeedSequence([dataset_seed, index]).generate_state(1)[0])
-
-
-def write_phantom_dataset(
-    out: Path,
-    n_cases: int,
-    seed: int,
-    options: PhantomOptions = PhantomOptions(),
-    brain: Brain | None = None,
-    progress: bool = True,
-    naming: str = "2023",
-    workers: int = 1,
-) -> list[Path]:
-    """Write ``n_cases`` phantom cases as BraTS case folders ``out/Phantom-00000``, ...
-
-    Each folder holds the four contrasts and the segmentation (``naming``: "2023" or "2021" file
-    names and label values) and ``phantom.json``: the case seed, options, lesion spec and library
-    version. ``workers`` > 1 draws cases in that many processes; the cases do not depend on it.
-    Returns the case folders.
-    """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    write = partial(_write_phantom_case, Path(out), seed, options, _source_brain(brain, options), naming)
-    with ExitStack() as stack:
-        if workers == 1:
-            folders = map(write, range(n_cases))
-        else:
-            pool = stack.enter_context(ProcessPoolExecutor(workers, initializer=_one_thread_per_process))
-            folders = pool.map(write, range(n_cases))
-        return list(tqdm(folders, total=n_cases, desc="phantom cases", unit="case", disable=not progress))
-
-
-def _write_phantom_case(out: Path, seed: int, options: PhantomOptions, brain: Brain, naming: str, index: int) -> Path:
-    """Draw and write case ``index`` of the dataset; returns its folder."""
-    case_id = f"Phantom-{index:05d}"
-    phantom = make_phantom_case(case_seed(seed, index), options, brain, case_id)
-    folder = write_brats_case(phantom.case, out / case_id, naming)
-    provenance = {
-        "case_seed": phantom.seed,
-        "dataset_seed": seed,
-        "index": index,
-        "options": asdict(options),
-        "brain": brain.name,
-        "lesion": None if phantom.lesion is None else phantom.lesion.to_dict(),
-        "library_version": __version__,
-    }
-    (folder / "phantom.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
-    return folder
-
-
-def _one_thread_per_process() -> None:
-    # The processes already use every core; ITK's own threads would only contend with them.
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
 @dataclass
@@ -412,14 +352,16 @@ def _acquire(
 
     axes = [np.arange(s.start, s.stop, dtype=np.float32) for s in anatomy.box]
     texture = SmoothRandomField.draw(rng, anatomy.shape, tuple(TEXTURE_CONTROL_MM / spacing)).on_grid(*axes)[0][mask]
+    look = draw_appearance(rng, options.appearance_spread, options.bias_field, options.noise_percent)
     images = {}
     for contrast in CONTRASTS:
         sequence = SEQUENCES[contrast]
-        brightest = max(class_signal(CLASS_PARAMETERS[name], sequence) for name in TISSUES)
-        signal = synthesize(fractions, sequence, texture)
+        brightest = max(class_signal(look.parameters[name], sequence) for name in TISSUES)
+        signal = synthesize(fractions, sequence, texture, look.parameters)
+        signal = blur_inside(signal, mask, look.blur_voxels)  # the point-spread function, before noise
         bias = SmoothRandomField.draw(rng, anatomy.shape, tuple(BIAS_CONTROL_MM / spacing)).on_grid(*axes)[0][mask]
-        signal *= np.exp(np.float32(options.bias_field) * bias)
-        signal = add_rician_noise(signal, options.noise_percent / 100.0 * brightest, rng)
+        signal *= np.exp(np.float32(look.bias_field) * bias)
+        signal = add_rician_noise(signal, look.noise_percent / 100.0 * brightest, rng)
         gain = options.intensity_scale / brightest * rng.uniform(*SCANNER_GAIN_RANGE)
         volume = np.zeros(mask.shape, np.int16)
         # At least 1 inside the brain: the brain is exactly the non-zero voxels, as in BraTS.

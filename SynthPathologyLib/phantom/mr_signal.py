@@ -64,6 +64,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 
 @dataclass(frozen=True)
@@ -151,21 +152,63 @@ def signal_table() -> dict[str, dict[str, float]]:
     }
 
 
-def synthesize(fractions: Mapping[str, np.ndarray], sequence: Sequence, texture: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Appearance:
+    """One case's scanner appearance: class parameters, bias field strength (std of the log field),
+    Rician noise (% of the brightest tissue) and blur (Gaussian sigma, voxels)."""
+
+    parameters: Mapping[str, ClassParameters]
+    bias_field: float
+    noise_percent: float
+    blur_voxels: float = 0.0
+
+
+def draw_appearance(rng: np.random.Generator, spread: float, bias_field: float, noise_percent: float) -> Appearance:
+    """Domain randomization of a case's appearance: with ``spread`` > 0, each class's PD, T1 and T2
+    multiplied by ``exp(N(0, spread))`` and its gadolinium and texture by ``exp(N(0, 2 spread))``,
+    a bias field strength in [0, 2] x ``bias_field``, noise in [0.5, 2] x ``noise_percent`` and a blur
+    of 0-1 voxel; with ``spread`` 0 the fixed values (and no random draw, so that such cases stay as
+    they were)."""
+    if spread == 0:
+        return Appearance(dict(CLASS_PARAMETERS), bias_field, noise_percent)
+
+    def jitter(value: float, scale: float = 1.0) -> float:
+        return float(value * np.exp(rng.normal(0.0, spread * scale)))
+
+    parameters = {name: ClassParameters(pd=jitter(p.pd), t1_ms=jitter(p.t1_ms), t2_ms=jitter(p.t2_ms),
+                                        gd_mM=jitter(p.gd_mM, 2.0), texture=jitter(p.texture, 2.0))
+                  for name, p in CLASS_PARAMETERS.items()}
+    return Appearance(parameters, rng.uniform(0, 2) * bias_field, rng.uniform(0.5, 2) * noise_percent,
+                      rng.uniform(0, 1))
+
+
+def synthesize(fractions: Mapping[str, np.ndarray], sequence: Sequence, texture: np.ndarray,
+               parameters: Mapping[str, ClassParameters] = CLASS_PARAMETERS) -> np.ndarray:
     """Noise-free signal of voxels from their class fractions, float32 (n,).
 
     Args:
-        fractions: class name (keys of :data:`CLASS_PARAMETERS`; missing classes count as 0) ->
-            fraction per voxel, shape (n,); a voxel's fractions sum to 1.
+        fractions: class name (keys of ``parameters``; missing classes count as 0) -> fraction per
+            voxel, shape (n,); a voxel's fractions sum to 1.
         sequence: the pulse sequence.
         texture: a smooth random field of unit standard deviation per voxel, shape (n,); class k's
             signal is scaled by ``1 + texture_k * texture``.
+        parameters: the classes' MR properties (default :data:`CLASS_PARAMETERS`).
     """
     signal = np.zeros(texture.shape, np.float32)
     for name, fraction in fractions.items():
-        params = CLASS_PARAMETERS[name]
+        params = parameters[name]
         signal += fraction * np.float32(class_signal(params, sequence)) * (1 + np.float32(params.texture) * texture)
     return signal
+
+
+def blur_inside(signal: np.ndarray, mask: np.ndarray, sigma_voxels: float) -> np.ndarray:
+    """``signal`` (the (n,) values of ``mask``'s voxels) blurred by a Gaussian of ``sigma_voxels``
+    on ``mask``'s grid (0 outside it), float32 (n,); unchanged when ``sigma_voxels`` is 0."""
+    if sigma_voxels <= 0:
+        return signal
+    full = np.zeros(mask.shape, np.float32)
+    full[mask] = signal
+    return ndimage.gaussian_filter(full, sigma_voxels)[mask]
 
 
 def add_rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -2,10 +2,16 @@
 
 Flow: lesion label -> synthesis region (lesion + margin, inside the brain) -> crop around it ->
 resample to the model's spacing if needed -> normalize -> generator (sliding window when the
-region is larger than one patch) -> back to the input grid -> denormalize -> feather into the
-region's voxels only (full weight on the lesion, fading to the input at the region's edge).
-Every voxel outside the region is bit-identical to the input; the input's grid, dtype and
-intensity scale are kept.
+region is larger than one patch) -> back to the input grid -> denormalize -> match the input's
+level around the region -> feather into the region's voxels only (full weight on the lesion,
+fading to the input at the region's edge). Every voxel outside the region is bit-identical to
+the input; the input's grid, dtype and intensity scale are kept.
+
+Generators that serve any subset of contrasts (``network.architecture`` "resize_unet") work with
+whichever of the model's contrasts a case holds (at least one): the missing ones are zero
+channels flagged unavailable, and only the present ones are repainted. Healthy inpainting
+(:meth:`Synthesizer.inpaint`) fills any mask; lesion removal is the same fill on the lesion's
+synthesis region.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 from monai.inferers import sliding_window_inference
+from scipy import ndimage
 
 from .. import __version__
 from ..core.case import Case
@@ -29,6 +36,7 @@ from ..core.image_io import copy_geometry, require_same_grid
 from ..core.labels import check_label
 from ..core.resources import resource_path
 from ..core.voxel_box import EMPTY_BOX, bounding_box, box_within, on_box
+from ..lesions.existing import union_labels
 from ..lesions.placement import generate_lesion
 from ..lesions.spec import LesionSpec
 from ..models.generator import LoadedModel, load_model
@@ -39,6 +47,8 @@ from ..phantom.tissue import estimate_tissue_maps
 from .region import blended_region, context_box
 
 DEFAULT_MODELS_DIR = resource_path("Models")
+# Voxels just outside the region whose input anchors the generated tissue's level (see _level_offset).
+CALIBRATION_RING_VOXELS = 2
 # Transposed convolutions with fewer output channels than one AVX-512 register of fp32 lanes
 # underuse the CPU; measured on the default generator, only its last layer (32 -> 4) gains.
 SUBPIXEL_MAX_CHANNELS = 15
@@ -50,11 +60,12 @@ class PreparedCase:
 
     Attributes:
         case: the input case.
-        arrays: (C, z, y, x) voxel arrays in the model's contrast order (views, not copies).
+        arrays: (z, y, x) voxel arrays of ``contrasts`` (views, not copies).
         mask: brain mask image (uint8) on the case's grid.
         brain: (z, y, x) bool view of ``mask``.
         scales: per-contrast normalization divisors.
         white_matter: white-matter probability image (guides edema), or None.
+        contrasts: the model's contrasts the case holds, in the model's order: those used.
     """
 
     case: Case
@@ -63,6 +74,7 @@ class PreparedCase:
     brain: np.ndarray
     scales: list[float]
     white_matter: sitk.Image | None = None
+    contrasts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -104,7 +116,9 @@ class SynthesisResult:
             # Paste copies the input once and writes the box: voxels outside it stay the input's.
             images[contrast] = sitk.Paste(images[contrast], sitk.GetImageFromArray(patch), patch.shape[::-1],
                                           [0, 0, 0], corner)
-        return Case(images, label=self.label, brain_mask=self.source.brain_mask, case_id=self.source.case_id,
+        # An insertion keeps the case's own lesions: its segmentation is the union (a removal clears it).
+        label = union_labels(self.source.label, self.label) if self.provenance.get("operation") == "insert" else self.label
+        return Case(images, label=label, brain_mask=self.source.brain_mask, case_id=self.source.case_id,
                     pathology=self.pathology)
 
     @cached_property
@@ -156,15 +170,28 @@ class Synthesizer:
         ``white_matter`` (probability on the case's grid) guides edema; with
         ``estimate_white_matter`` it is estimated from the case's T1 instead.
         """
-        case.require_contrasts(self.card.contrasts)
+        contrasts = self.usable_contrasts(case)
         mask = case.mask()
         if estimate_white_matter and "t1" in case.images:
             white_matter = estimate_tissue_maps(case.images["t1"], mask).wm
         brain = sitk.GetArrayViewFromImage(mask) > 0
-        arrays = [sitk.GetArrayViewFromImage(case.images[c]) for c in self.card.contrasts]
+        arrays = [sitk.GetArrayViewFromImage(case.images[c]) for c in contrasts]
         if white_matter is not None:
             require_same_grid(white_matter, case.reference, "white-matter map", f"case {case.case_id}")
-        return PreparedCase(case, arrays, mask, brain, [intensity_scale(a, brain) for a in arrays], white_matter)
+        return PreparedCase(case, arrays, mask, brain, [intensity_scale(a, brain) for a in arrays], white_matter,
+                            contrasts)
+
+    def usable_contrasts(self, case: Case) -> list[str]:
+        """The model's contrasts that ``case`` holds, in the model's order: any non-empty subset for
+        a generator with availability channels, all of them otherwise (else a :class:`CaseError`)."""
+        if not self.card.network_config().any_contrasts:
+            case.require_contrasts(self.card.contrasts)
+            return list(self.card.contrasts)
+        present = [c for c in self.card.contrasts if c in case.images]
+        if not present:
+            raise CaseError(f"case {case.case_id} holds none of the model's contrasts "
+                            f"({', '.join(self.card.contrasts)}); it has {', '.join(case.contrasts)}")
+        return present
 
     def synthesize(self, case: Case | PreparedCase, lesion: LesionSpec | sitk.Image,
                    random_seed: int | None = None) -> SynthesisResult:
@@ -188,17 +215,36 @@ class Synthesizer:
         return self._result(prepared, repainted, label, seed, "insert", described, timings)
 
     def remove_lesion(self, case: Case | PreparedCase, random_seed: int = 0) -> SynthesisResult:
-        """Pseudo-healthy version of a case: its lesion region inpainted with healthy tissue."""
+        """Pseudo-healthy version of a case: healthy tissue inpainted into its lesion's synthesis
+        region (the lesion grown by the model's margin), feathered into the input at its edge."""
         prepared = case if isinstance(case, PreparedCase) else self.prepare(case)
         if prepared.case.label is None or not sitk.GetArrayViewFromImage(prepared.case.label).any():
             raise CaseError(f"case {prepared.case.case_id}: no lesion label to remove")
         timings: dict[str, float] = {}
-        lesion = sitk.GetArrayViewFromImage(prepared.case.label)
-        region = self._region(prepared, lesion, timings)
-        healthy = np.zeros(lesion.shape, np.uint8)
-        repainted = self._inpaint(prepared, healthy, region, random_seed, timings)
+        region = self._region(prepared, sitk.GetArrayViewFromImage(prepared.case.label), timings)
+        return self._healthy_fill(prepared, region, random_seed, "remove", "existing label", timings)
+
+    def inpaint(self, case: Case | PreparedCase, mask: sitk.Image, random_seed: int = 0) -> SynthesisResult:
+        """Healthy tissue in every voxel of ``mask`` (non-zero voxels, on the case's grid), in
+        whichever of the model's contrasts the case holds; the voxels inside the mask are not read
+        (the BraTS 2023 inpainting task gives them voided). The result's label is empty."""
+        prepared = case if isinstance(case, PreparedCase) else self.prepare(case)
+        require_same_grid(mask, prepared.case.reference, "inpainting mask", f"case {prepared.case.case_id}")
+        start = time.perf_counter()
+        hole = sitk.GetArrayViewFromImage(mask) != 0
+        if not hole.any():
+            raise CaseError(f"case {prepared.case.case_id}: the inpainting mask is empty")
+        box = bounding_box(hole)
+        region = (box, hole[box].copy(), np.ones(hole[box].shape, np.float32))
+        timings = {"region_s": time.perf_counter() - start}
+        return self._healthy_fill(prepared, region, random_seed, "inpaint", "mask", timings)
+
+    def _healthy_fill(self, prepared: PreparedCase, region: tuple[tuple[slice, ...], np.ndarray, np.ndarray],
+                      seed: int, operation: str, described: str, timings: dict[str, float]) -> SynthesisResult:
+        healthy = np.zeros(prepared.brain.shape, np.uint8)
+        repainted = self._inpaint(prepared, healthy, region, seed, timings)
         label = copy_geometry(healthy, prepared.case.reference)
-        return self._result(prepared, repainted, label, random_seed, "remove", "existing label", timings)
+        return self._result(prepared, repainted, label, seed, operation, described, timings)
 
     def _region(self, prepared: PreparedCase, lesion: np.ndarray,
                 timings: dict[str, float]) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
@@ -227,12 +273,16 @@ class Synthesizer:
                           label.shape)
         inside = on_box(region_voxels, region_box, box)
         grid = _CropGrid(reference, box, self.card.spacing_mm)
-        normalized = np.stack([grid.to_model(a[box].astype(np.float32) / s)
-                               for a, s in zip(prepared.arrays, prepared.scales)])
+        crops = {c: grid.to_model(a[box].astype(np.float32) / s)
+                 for c, a, s in zip(prepared.contrasts, prepared.arrays, prepared.scales)}
         crop_region = grid.to_model(inside.astype(np.uint8), is_label=True) > 0
+        zeros = np.zeros(crop_region.shape, np.float32)
+        normalized = np.stack([crops.get(c, zeros) for c in self.card.contrasts])
+        available = [c in crops for c in self.card.contrasts] if self.card.network_config().any_contrasts else None
         crop_label = grid.to_model(label[box], is_label=True)
         noise = np.random.default_rng(seed).standard_normal(crop_region.shape, dtype=np.float32)
-        condition = build_condition(normalized, crop_label, crop_region, self.pathology.label_values, noise)
+        condition = build_condition(normalized, crop_label, crop_region, self.pathology.label_values, noise,
+                                    available)
         timings["prepare_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -240,11 +290,14 @@ class Synthesizer:
         timings["network_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        mix = on_box(weight_voxels, region_box, box)[inside].astype(np.float64)
+        weight = on_box(weight_voxels, region_box, box)
+        mix = weight[inside].astype(np.float64)
+        anchor = _calibration_voxels(inside, weight, prepared.brain[box])
         patches = []
-        for c, (array, scale) in enumerate(zip(prepared.arrays, prepared.scales)):
+        for contrast, array, scale in zip(prepared.contrasts, prepared.arrays, prepared.scales):
             patch = np.array(array[box])
-            painted = grid.from_model(prediction[c])[inside].astype(np.float64) * scale
+            generated = grid.from_model(prediction[self.card.contrasts.index(contrast)]).astype(np.float64) * scale
+            painted = generated[inside] - _level_offset(generated, patch, anchor)
             patch[inside] = cast_like(mix * painted + (1.0 - mix) * patch[inside], patch.dtype)
             patches.append(patch)
         timings["blend_s"] = time.perf_counter() - start
@@ -284,8 +337,25 @@ class Synthesizer:
             "library_version": __version__,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        return SynthesisResult(source, label, box, dict(zip(self.card.contrasts, patches)), inside,
+        provenance["contrasts"] = list(prepared.contrasts)
+        return SynthesisResult(source, label, box, dict(zip(prepared.contrasts, patches)), inside,
                                self.card.pathology, provenance, timings)
+
+
+def _calibration_voxels(inside: np.ndarray, weight: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Bool mask, on the crop, of the voxels where the generator's output and the input must agree:
+    the region's feathered band (weight < 1) and a ring of :data:`CALIBRATION_RING_VOXELS` brain
+    voxels just outside the region."""
+    ring = ndimage.binary_dilation(inside, iterations=CALIBRATION_RING_VOXELS) & ~inside & brain
+    return ring | (inside & (weight < 1))
+
+
+def _level_offset(generated: np.ndarray, source: np.ndarray, anchor: np.ndarray) -> float:
+    """Median of generated minus input on the ``anchor`` voxels (0 when there are none): subtracted
+    from the generated tissue so that its level around the region is the input's (no halo)."""
+    if not anchor.any():
+        return 0.0
+    return float(np.median(generated[anchor] - source[anchor]))
 
 
 class _CropGrid:

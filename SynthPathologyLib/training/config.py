@@ -20,6 +20,20 @@ class TrainConfig:
     Sizes are voxels (z, y, x); ``margin_mm`` in mm. ``steps`` counts optimizer steps of the
     generator (one discriminator step each). ``deterministic`` makes CUDA use reproducible kernels
     (a resumed run repeats the losses of an uninterrupted one); on CPU runs are reproducible anyway.
+
+    Data beyond ``--data`` (see :mod:`.data`): ``real_data`` lists further BraTS-layout dataset
+    folders (real brains): every case gives healthy-inpainting patches and, with a segmentation,
+    lesion patches too; a ``<case>-lesion`` mask beside a case (e.g. multiple sclerosis) marks
+    tissue that is not healthy. ``real_fraction`` of the patches come from them.
+    ``exclude_cases`` (case ids) are left out of every source (held out for evaluation).
+
+    Recipe: ``contrast_dropout`` is the probability that a patch keeps only a random non-empty
+    subset of its contrasts (v2 generators); ``appearance_augment`` randomizes each patch's
+    appearance (gamma, bias field, blur, noise); ``band_weight`` weighs the match of the margin
+    band's mean and spread (region minus lesion) to the real one; ``diversity_weight`` the
+    mode-seeking term, which pushes the output difference between two noise draws, per unit of
+    noise difference, up to ``diversity_target``; ``feature_matching_weight`` the discriminator
+    feature-matching term; ``healthy_radius_mm`` the radius range of the random healthy masks.
     """
 
     pathology: str = "glioma"
@@ -42,6 +56,16 @@ class TrainConfig:
     checkpoint_every: int = 200
     seed: int = 0
     deterministic: bool = True
+    real_data: list[str] = field(default_factory=list)
+    real_fraction: float = 0.5
+    exclude_cases: list[str] = field(default_factory=list)
+    contrast_dropout: float = 0.0
+    appearance_augment: bool = False
+    band_weight: float = 0.0
+    diversity_weight: float = 0.0
+    diversity_target: float = 0.05
+    feature_matching_weight: float = 0.0
+    healthy_radius_mm: tuple[float, float] = (4.0, 16.0)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
@@ -50,6 +74,9 @@ class TrainConfig:
             self.network = NetworkConfig(**self.network)
         self.patch_size = tuple(int(v) for v in self.patch_size)
         self.betas = tuple(float(v) for v in self.betas)
+        self.healthy_radius_mm = tuple(float(v) for v in self.healthy_radius_mm)
+        self.real_data = [str(v) for v in self.real_data]
+        self.exclude_cases = [str(v) for v in self.exclude_cases]
         checks = [
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
@@ -61,6 +88,14 @@ class TrainConfig:
             (self.precision in ("bf16", "fp16", "fp32"), f"precision must be bf16, fp16 or fp32, got {self.precision!r}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.validation_cases >= 0, f"validation_cases must be >= 0, got {self.validation_cases}"),
+            (0 <= self.real_fraction <= 1, f"real_fraction must be in [0, 1], got {self.real_fraction}"),
+            (0 <= self.contrast_dropout <= 1, f"contrast_dropout must be in [0, 1], got {self.contrast_dropout}"),
+            (self.contrast_dropout == 0 or self.network.any_contrasts,
+             "contrast_dropout needs a generator with availability channels (network.architecture: resize_unet)"),
+            (min(self.band_weight, self.diversity_weight, self.feature_matching_weight) >= 0,
+             "band_weight, diversity_weight and feature_matching_weight must be >= 0"),
+            (len(self.healthy_radius_mm) == 2 and 0 < self.healthy_radius_mm[0] <= self.healthy_radius_mm[1],
+             f"healthy_radius_mm must be two radii 0 < min <= max, got {self.healthy_radius_mm}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -82,6 +117,7 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         data["patch_size"] = list(self.patch_size)
         data["betas"] = list(self.betas)
+        data["healthy_radius_mm"] = list(self.healthy_radius_mm)
         data["network"] = {k: list(v) if isinstance(v, tuple) else v for k, v in data["network"].items()}
         return data
 

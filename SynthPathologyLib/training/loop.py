@@ -31,8 +31,9 @@ from ..networks.pix2pix import ChannelLayout
 from ..pathologies import get_pathology
 from ..synthesis.synthesizer import Synthesizer
 from .config import TrainConfig, save_config
-from .data import PatchBatch, PatchSampler, cached_cases, split_cases
+from .data import PatchBatch, PatchSampler
 from .distributed import Distributed, close_distributed, init_distributed, unwrap, use_deterministic_cuda_kernels
+from .sources import cached_cases, real_case_folders, split_cases
 from .step import Models, build_models, train_step
 from .validation import evaluate_cases, validation_grid
 
@@ -71,11 +72,12 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     checkpoint_path = out / "checkpoints" / "last.pt"
     if checkpoint_path.exists() and not resume:
         raise SynthPathologyError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    train_folders, val_folders = split_cases(data, config.validation_cases)
+    train_folders, val_folders = split_cases(data, config.validation_cases, config.exclude_cases)
     cases = cached_cases(train_folders, pathology.contrasts, progress=progress and ddp.is_main)
+    real_cases = cached_cases(real_case_folders(config.real_data, config.exclude_cases), pathology.contrasts,
+                              progress=progress and ddp.is_main, require_label=False) if config.real_data else None
     spacing = cases[0]["spacing"]
-    sampler = PatchSampler(cases, pathology, config.patch_size, config.margin_mm, config.healthy_fraction,
-                           config.seed, ddp.rank)
+    sampler = PatchSampler(cases, pathology, config, ddp.rank, real_cases)
     layout = ChannelLayout(len(pathology.contrasts), len(pathology.label_values))
     models = build_models(config, layout, device, ddp)
     start = models.load(load_checkpoint(checkpoint_path)) if resume and checkpoint_path.exists() else 0

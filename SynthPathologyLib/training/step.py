@@ -10,7 +10,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from ..networks.losses import adversarial_loss, lesion_weighted_l1
+from ..networks.losses import adversarial_loss, band_loss, feature_matching_loss, lesion_weighted_l1, mode_seeking_loss
 from ..networks.pix2pix import ChannelLayout, build_discriminator, build_generator
 from .config import TrainConfig
 from .data import PatchBatch
@@ -79,19 +79,28 @@ def build_models(config: TrainConfig, layout: ChannelLayout, device: torch.devic
 
 
 def train_step(models: Models, batch: PatchBatch, config: TrainConfig, device: torch.device) -> dict[str, float]:
-    """One discriminator and one generator update; returns the losses."""
+    """One discriminator and one generator update; returns the losses (``loss_band``,
+    ``loss_diversity`` and ``loss_feature_matching`` when their weights are set)."""
     condition, target = batch.condition.to(device), batch.target.to(device)
-    region, lesion = batch.region.to(device), batch.lesion.to(device)
+    region, lesion, available = batch.region.to(device), batch.lesion.to(device), batch.available.to(device)
     adversarial = adversarial_loss(config.adversarial)
     dtype = PRECISIONS[config.precision]
+    diversity = config.diversity_weight > 0
     with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        fake = models.generator(condition).float()
+        if diversity:  # the same conditions with a second noise draw, in one pass
+            other_noise = batch.other_noise.to(device)
+            fakes = models.generator(torch.cat([condition, torch.cat([condition[:, :-1], other_noise], 1)])).float()
+            fake, other_fake = fakes.chunk(2)
+        else:
+            fake = models.generator(condition).float()
         # The discriminator judges the composite: only the region comes from the generator, as
-        # at inference.
-        composite = region * fake + (1 - region) * target
-        both = torch.cat([torch.cat([condition, target], 1), torch.cat([condition, composite.detach()], 1)])
-        logits = models.discriminator(both)[-1].float()
-        real_logits, fake_logits = logits.chunk(2)
+        # at inference; contrasts a sample lacks are zero for both.
+        real = target * available
+        composite = (region * fake + (1 - region) * target) * available
+        both = torch.cat([torch.cat([condition, real], 1), torch.cat([condition, composite.detach()], 1)])
+        outputs = models.discriminator(both)
+        real_logits, fake_logits = outputs[-1].float().chunk(2)
+        real_features = [features.chunk(2)[0].detach() for features in outputs]
         loss_d = 0.5 * (adversarial(real_logits, target_is_real=True, for_discriminator=True)
                         + adversarial(fake_logits, target_is_real=False, for_discriminator=True))
     models.opt_d.zero_grad(set_to_none=True)
@@ -99,14 +108,25 @@ def train_step(models: Models, batch: PatchBatch, config: TrainConfig, device: t
     models.scaler.step(models.opt_d)
 
     with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        logits = models.discriminator(torch.cat([condition, composite], 1))[-1].float()
-        loss_adv = adversarial(logits, target_is_real=True, for_discriminator=False)
-    loss_l1 = lesion_weighted_l1(fake, target, region, lesion, config.lesion_l1_weight)
+        outputs = models.discriminator(torch.cat([condition, composite], 1))
+        loss_adv = adversarial(outputs[-1].float(), target_is_real=True, for_discriminator=False)
+    loss_l1 = lesion_weighted_l1(fake, target, region, lesion, config.lesion_l1_weight, available)
+    losses = {"loss_d": loss_d, "loss_g_adv": loss_adv, "loss_l1": loss_l1}
     loss_g = config.adversarial_weight * loss_adv + config.l1_weight * loss_l1
+    if config.band_weight > 0:
+        losses["loss_band"] = band_loss(fake, target, region, lesion, available)
+        loss_g = loss_g + config.band_weight * losses["loss_band"]
+    if diversity:
+        losses["loss_diversity"] = mode_seeking_loss(fake, other_fake, condition[:, -1:], other_noise, region,
+                                                     config.diversity_target)
+        loss_g = loss_g + config.diversity_weight * losses["loss_diversity"]
+    if config.feature_matching_weight > 0:
+        losses["loss_feature_matching"] = feature_matching_loss(outputs, real_features)
+        loss_g = loss_g + config.feature_matching_weight * losses["loss_feature_matching"]
     models.opt_g.zero_grad(set_to_none=True)
     models.scaler.scale(loss_g).backward()
     models.scaler.step(models.opt_g)
     models.scaler.update()
     models.ema.update_parameters(unwrap(models.generator))
-    losses = {"loss_d": loss_d, "loss_g_adv": loss_adv, "loss_l1": loss_l1, "loss_g": loss_g}
+    losses["loss_g"] = loss_g
     return {key: float(value.detach()) for key, value in losses.items()}

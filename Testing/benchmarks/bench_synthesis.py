@@ -13,7 +13,10 @@ Prints one JSON object:
   form multiplies; ``convolutions_only_fraction_of_ceiling`` is the same ratio for the network's
   convolution layers alone (each on the input it gets, bf16 weights, channels-last), as if its
   norms, activations and concatenations cost nothing (about the most the whole network can reach);
-- ``train_step_s_median``: one discriminator + generator update at the default patch and batch.
+- ``inpaint_s_median``: ``Synthesizer.inpaint`` (healthy fill) of a 40 mm spherical mask (33 ml, about
+  a BraTS 2023 inpainting mask) in the same brain, whole output images built, median of ``--runs``;
+- ``train_step_s_median``: one discriminator + generator update at the model's training settings
+  (its card's, else the defaults), patch and batch.
 
     python Testing/benchmarks/bench_synthesis.py [--model DIR] [--device auto|cpu|cuda] [--runs 7]
 """
@@ -26,13 +29,14 @@ import json
 import statistics
 import time
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from SynthPathologyLib.cli.synthesis import DEMO_SEED_RAS
-from SynthPathologyLib.core.image_io import ras_to_lps
+from SynthPathologyLib.core.image_io import copy_geometry, ras_to_lps
 from SynthPathologyLib.lesions.spec import LesionSpec
-from SynthPathologyLib.networks.pix2pix import ChannelLayout
+from SynthPathologyLib.networks.pix2pix import network_layout
 from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_case
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
 from SynthPathologyLib.training.config import TrainConfig
@@ -77,7 +81,7 @@ def network_gflop(synthesizer: Synthesizer, prepared, spec: LesionSpec) -> tuple
     trained generator's (the model FLOPs a utilization figure is measured in) and those executed by
     its sub-pixel inference form (which also multiplies the zero taps); and the window count."""
     executed = _gflop(lambda: synthesizer.synthesize(prepared, spec))
-    channels = synthesizer.card.layout().condition_channels
+    channels = condition_channels(synthesizer)
     patch = torch.zeros(1, channels, *synthesizer.card.patch_size, device=synthesizer.device)
     with torch.inference_mode():
         per_window = _gflop(lambda: synthesizer.generator(patch))
@@ -91,7 +95,7 @@ def convolution_layers(synthesizer: Synthesizer) -> list[tuple[torch.nn.Module, 
     one patch, in their fastest form here (bf16 weights, channels-last)."""
     model = copy.deepcopy(synthesizer.inference_generator)
     model.to(torch.bfloat16, memory_format=torch.channels_last_3d)
-    channels = synthesizer.card.layout().condition_channels
+    channels = condition_channels(synthesizer)
     patch = torch.randn(1, channels, *synthesizer.card.patch_size, device=synthesizer.device, dtype=torch.bfloat16)
     layers = []
     hooks = [module.register_forward_hook(lambda module, args, _: layers.append((module, args[0])))
@@ -110,20 +114,43 @@ def convolutions_seconds(layers: list[tuple[torch.nn.Module, torch.Tensor]], dev
         return best_seconds(lambda: [layer(tensor) for layer, tensor in layers], device, repeats)
 
 
-def train_step_seconds(device: torch.device, runs: int) -> float:
-    config = TrainConfig()
-    layout = ChannelLayout(4, 3)
+def condition_channels(synthesizer: Synthesizer) -> int:
+    return network_layout(synthesizer.card.network_config(), synthesizer.card.layout()).condition_channels
+
+
+def train_step_seconds(synthesizer: Synthesizer, runs: int) -> float:
+    device = synthesizer.device
+    settings = synthesizer.card.training.get("config")
+    config = TrainConfig(**{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__}) \
+        if settings else TrainConfig()
+    layout = synthesizer.card.layout()
     models = build_models(config, layout, device, Distributed())
     shape = (config.batch_size, *config.patch_size)
     region = torch.zeros(shape[0], 1, *shape[1:])
-    region[..., 16:48, 16:48, 16:48] = 1
-    batch = PatchBatch(torch.randn(shape[0], layout.condition_channels, *shape[1:]), torch.randn(shape[0], 4, *shape[1:]),
-                       region, region)
+    region[(..., *(slice(p // 4, 3 * p // 4) for p in config.patch_size))] = 1
+    batch = PatchBatch(torch.randn(shape[0], condition_channels(synthesizer), *shape[1:]),
+                       torch.randn(shape[0], layout.n_contrasts, *shape[1:]), region, region,
+                       torch.ones(shape[0], layout.n_contrasts, 1, 1, 1), torch.randn(shape[0], 1, *shape[1:]) * region)
     times = []
     for _ in range(runs + 1):
         start = time.perf_counter()
         train_step(models, batch, config, device)
         _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def inpaint_seconds(synthesizer: Synthesizer, prepared, runs: int) -> float:
+    """Median wall time of a healthy fill of a 40 mm sphere at the demo seed, output images built."""
+    reference = prepared.case.reference
+    center = reference.TransformPhysicalPointToContinuousIndex(ras_to_lps(DEMO_SEED_RAS))
+    grid = np.indices(prepared.brain.shape, dtype=np.float32)
+    distance = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, center[::-1], reference.GetSpacing()[::-1]))
+    mask = copy_geometry(((distance <= 20.0**2) & prepared.brain).astype(np.uint8), reference)
+    times = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        synthesizer.inpaint(prepared, mask).case
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:])
 
@@ -176,7 +203,8 @@ def main() -> None:
         "network_fraction_of_ceiling": round(statistics.median(fractions), 3),
         "network_fraction_of_ceiling_runs": [round(f, 3) for f in fractions],
         "convolutions_only_fraction_of_ceiling": round(statistics.median(convolution_fractions), 3),
-        "train_step_s_median": round(train_step_seconds(synthesizer.device, 3), 3),
+        "inpaint_s_median": round(inpaint_seconds(synthesizer, prepared, args.runs), 3),
+        "train_step_s_median": round(train_step_seconds(synthesizer, 3), 3),
     }, indent=2))
 
 

@@ -13,7 +13,18 @@ real case's 99.5th brain percentile:
   (:mod:`SynthPathologyLib.evaluation.artifacts`);
 - ``seed_ssim``: SSIM between the repaints of seeds 0 and 1 in the lesion's box (target <= 0.95);
 - ``removal_flair_ratio``: FLAIR mean in the removed lesion over the mirrored (left-right)
-  region of the real case (target 0.85-1.15; BraTS-space images, whose x axis is left-right).
+  region of the real case (target 0.85-1.15; BraTS-space images, whose x axis is left-right);
+- ``t1c_flair_only`` (generators that serve any subset of contrasts): the repaint of a copy of the
+  case holding T1c and FLAIR alone, MAE ratio to the ring-mean fill per contrast;
+- ``brats_inpainting``: the BraTS 2023 inpainting metrics (official ``inpainting`` package, through
+  :func:`~SynthPathologyLib.evaluation.inpainting.brats_inpainting_metrics`) of the T1 inpainted into a
+  healthy-tissue mask: the lesion's mirror image (left-right) outside the lesion grown by the margin,
+  as tumour-shaped as the challenge's masks. ``t1_only`` gives the model the voided T1 alone (the
+  challenge's setting), ``all_contrasts`` all four voided; ``ring_mean`` fills the mask with the ring's
+  mean; ``seconds`` is the inpainting call's wall time.
+
+Each case is labelled ``held out`` when the model card excludes it from training, ``training`` when
+the model trained on it, ``not in training`` when the model saw no real case.
 
     python Testing/benchmarks/eval_real.py [--data ../shared/realdata/glioma] [--model DIR] [--device cpu]
 """
@@ -22,16 +33,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from SynthPathologyLib.core.case import Case
+from SynthPathologyLib.core.errors import CaseError
+from SynthPathologyLib.core.image_io import copy_geometry
 from SynthPathologyLib.evaluation.artifacts import band_bias, checkerboard_index
+from SynthPathologyLib.evaluation.inpainting import brats_inpainting_metrics
 from SynthPathologyLib.evaluation.paired import lesion_ssim, paired_metrics
 from SynthPathologyLib.io.brats import find_brats_cases, read_brats_case
 from SynthPathologyLib.networks.conditioning import intensity_scale
+from SynthPathologyLib.synthesis.region import synthesis_region
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
 from SynthPathologyLib.training.validation import local_mean_fill
 
@@ -45,6 +61,73 @@ def arrays(case: Case, contrasts: list[str]) -> dict[str, np.ndarray]:
 def normalized(images: dict[str, np.ndarray], scales: dict[str, float]) -> np.ndarray:
     """(C, z, y, x) float64: each contrast divided by its scale (the real case's brain percentile)."""
     return np.stack([images[c].astype(np.float64) / scale for c, scale in scales.items()])
+
+
+def role(synthesizer: Synthesizer, case: Case) -> str:
+    """Whether the model trained on ``case`` (from its card's training settings)."""
+    config = synthesizer.card.training.get("config", {})
+    if case.case_id in config.get("exclude_cases", []):
+        return "held out"
+    return "training" if config.get("real_data") else "not in training"
+
+
+def subset_repaint(synthesizer: Synthesizer, case: Case, contrasts: list[str]) -> dict | None:
+    """MAE ratio to the ring-mean fill of the repaint of a copy of ``case`` holding ``contrasts`` alone."""
+    if not synthesizer.card.network_config().any_contrasts:
+        return None
+    names = {info.value: info.abbreviation for info in synthesizer.pathology.labels}
+    label = sitk.GetArrayFromImage(case.label)
+    brain = sitk.GetArrayFromImage(case.mask()) > 0
+    part = Case({c: case.images[c] for c in contrasts}, label=case.label, brain_mask=case.mask(), case_id=case.case_id)
+    source = arrays(case, contrasts)
+    scales = {c: intensity_scale(source[c], brain) for c in contrasts}
+    real = normalized(source, scales)
+    painted = normalized(arrays(synthesizer.synthesize(part, case.label, random_seed=0).case, contrasts), scales)
+    ring = normalized(local_mean_fill(case, label > 0, contrasts), scales)
+    model, baseline = (paired_metrics(real, image, label, contrasts, names) for image in (painted, ring))
+    return {c: model[f"mae_{c}"] / baseline[f"mae_{c}"] for c in contrasts}
+
+
+def healthy_mask(synthesizer: Synthesizer, case: Case) -> np.ndarray:
+    """Bool (z, y, x): the lesion mirrored left-right, inside the brain and clear of the lesion grown by
+    the model's margin (healthy tissue only)."""
+    lesion = sitk.GetArrayFromImage(case.label) > 0
+    brain = sitk.GetArrayFromImage(case.mask()) > 0
+    grown = synthesis_region(lesion.astype(np.uint8), np.ones_like(brain), case.reference.GetSpacing(),
+                             synthesizer.card.margin_mm)
+    return lesion[..., ::-1] & brain & ~grown
+
+
+def brats_inpainting(synthesizer: Synthesizer, case: Case) -> dict:
+    """The BraTS 2023 inpainting figures of the T1 inpainted into :func:`healthy_mask`, given the
+    voided T1 alone and given all four voided contrasts, beside the ring-mean fill."""
+    hole = healthy_mask(synthesizer, case)
+    mask = copy_geometry(hole.astype(np.uint8), case.reference)
+    real = sitk.GetArrayFromImage(case.images["t1"])
+    voided = {c: copy_geometry(np.where(hole, 0, a).astype(a.dtype), case.reference)
+              for c, a in arrays(case, case.contrasts).items()}
+    voided_t1 = sitk.GetArrayFromImage(voided["t1"])
+    brain = case.mask()
+    figures = {"mask_ml": float(hole.sum() * np.prod(case.reference.GetSpacing()) / 1000)}
+    for setting, contrasts in (("t1_only", ["t1"]), ("all_contrasts", list(case.images))):
+        try:
+            start = time.perf_counter()
+            result = synthesizer.inpaint(Case({c: voided[c] for c in contrasts}, brain_mask=brain,
+                                              case_id=case.case_id), mask, random_seed=0)
+            seconds = time.perf_counter() - start
+        except CaseError as exc:
+            figures[setting] = f"n/a: {exc}"
+            continue
+        inpainted = sitk.GetArrayFromImage(result.case.images["t1"])
+        figures[setting] = {**_ranked(brats_inpainting_metrics(real, inpainted, hole, voided_t1)),
+                            "seconds": round(seconds, 2)}
+    ring_fill = local_mean_fill(case, hole, ["t1"])["t1"]
+    figures["ring_mean"] = _ranked(brats_inpainting_metrics(real, ring_fill, hole, voided_t1))
+    return figures
+
+
+def _ranked(scores: dict) -> dict:
+    return {k: scores[k] for k in ("ssim", "psnr", "mse")}
 
 
 def evaluate_case(synthesizer: Synthesizer, case: Case) -> dict:
@@ -63,7 +146,8 @@ def evaluate_case(synthesizer: Synthesizer, case: Case) -> dict:
     model, baseline = (paired_metrics(real, image, label, contrasts, names) for image in (painted[0], ring))
     removed = synthesizer.remove_lesion(case, random_seed=0).case.images["flair"]
     mirrored = lesion[..., ::-1]
-    return {"case": case.case_id, "lesion_ml": float(lesion.sum() * np.prod(case.reference.GetSpacing()) / 1000),
+    return {"case": case.case_id, "role": role(synthesizer, case),
+            "lesion_ml": float(lesion.sum() * np.prod(case.reference.GetSpacing()) / 1000),
             "contrasts": {c: {
                 "repaint": {k: model[f"{k}_{c}"] for k in ("mae", "psnr", "ssim")},
                 "ring_mean": {k: baseline[f"{k}_{c}"] for k in ("mae", "psnr", "ssim")},
@@ -72,7 +156,10 @@ def evaluate_case(synthesizer: Synthesizer, case: Case) -> dict:
                 "band_bias": band_bias(painted[0][i], real[i], region, lesion),
                 "seed_ssim": lesion_ssim(painted[0][i:i + 1], painted[1][i:i + 1], lesion),
             } for i, c in enumerate(contrasts)},
-            "removal_flair_ratio": float(sitk.GetArrayFromImage(removed)[lesion].mean() / source["flair"][mirrored].mean())}
+            "removal_flair_ratio": float(sitk.GetArrayFromImage(removed)[lesion].mean()
+                                         / source["flair"][mirrored].mean()),
+            "t1c_flair_only": subset_repaint(synthesizer, case, ["t1c", "flair"]),
+            "brats_inpainting": brats_inpainting(synthesizer, case)}
 
 
 def main() -> None:

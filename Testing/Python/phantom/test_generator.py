@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from SynthPathologyLib.io.brats import find_brats_cases, read_brats_case
 from SynthPathologyLib.io.montage import save_montage
 from SynthPathologyLib.lesions.placement import core_centroid_lps
 from SynthPathologyLib.lesions.spec import LesionSpec
-from SynthPathologyLib.phantom.generator import PhantomCase, PhantomOptions, make_phantom_case, write_phantom_dataset
+from SynthPathologyLib.phantom.dataset import write_phantom_dataset
+from SynthPathologyLib.phantom.generator import PhantomCase, PhantomOptions, make_phantom_case
 from SynthPathologyLib.phantom.mr_signal import signal_table
 
 NCR, ED, ET = 1, 2, 3
@@ -187,6 +189,20 @@ def test_cases_drawn_in_parallel_processes_are_the_cases_drawn_in_one(tmp_path):
         assert names == sorted(p.name for p in other.iterdir())
         for name in names:
             assert (one / name).read_bytes() == (other / name).read_bytes(), name
+
+
+def test_a_phantom_dataset_run_continues_where_one_stopped(tmp_path):
+    """Cases already written are kept (and reported as resumed); the missing ones are the cases an
+    unbroken run writes."""
+    options = PhantomOptions(resolution_mm=2.0, healthy=True)
+    whole = write_phantom_dataset(tmp_path / "whole", 2, seed=5, options=options, progress=False)
+    write_phantom_dataset(tmp_path / "part", 1, seed=5, options=options, progress=False)
+    resumed = write_phantom_dataset(tmp_path / "part", 2, seed=5, options=options, progress=False)
+    assert [f.name for f in resumed] == [f.name for f in whole]
+    t1 = Path("Phantom-00001") / "Phantom-00001-t1n.nii.gz"
+    assert (tmp_path / "part" / t1).read_bytes() == (tmp_path / "whole" / t1).read_bytes()
+    report = json.loads((tmp_path / "part" / "report.json").read_text())
+    assert report["resumed"] == ["Phantom-00000"] and report["written"] == ["Phantom-00000", "Phantom-00001"]
 
 
 def test_invalid_options_are_refused():

@@ -17,7 +17,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from SynthPathologyLib.cli import main as cli
 from SynthPathologyLib.models.checkpoints import load_checkpoint
 from SynthPathologyLib.models.generator import load_model
-from SynthPathologyLib.phantom.generator import PhantomOptions, write_phantom_dataset
+from SynthPathologyLib.phantom.dataset import write_phantom_dataset
+from SynthPathologyLib.phantom.generator import PhantomOptions
 
 ROOT = Path(__file__).resolve().parents[3]
 # fp32: bf16 instance norms on the discriminator's 3-voxel maps of a 24^3 patch can overflow, and
