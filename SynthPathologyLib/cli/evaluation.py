@@ -96,9 +96,9 @@ def cmd_downstream(args: argparse.Namespace) -> int:
 
 def cmd_repaint(args: argparse.Namespace) -> int:
     from ..evaluation.repaint import repaint_dataset
-    from ..synthesis.synthesizer import Synthesizer
+    from .synthesis import _synthesizer
 
-    folders = repaint_dataset(args.real, args.out, Synthesizer(args.model, device=args.device), args.variants)
+    folders = repaint_dataset(args.real, args.out, _synthesizer(args), args.variants)
     print(f"wrote {len(folders)} case(s) to {args.out}")
     return 0
 

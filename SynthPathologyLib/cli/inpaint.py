@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .synthesis import _add_model_options
+from .synthesis import _add_model_options, _synthesizer, _write
 
 VOIDED_SUFFIX = "-voided"
 
@@ -42,17 +42,14 @@ def read_inpainting_case(folder: Path, resample: bool = False):
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     from ..core.image_io import read_image
-    from ..io.brats import naming_of
     from ..io.dataset_writer import DatasetWriter
-    from ..synthesis.synthesizer import Synthesizer
 
-    synthesizer = Synthesizer(args.model, device=args.device)
+    synthesizer = _synthesizer(args)
     case = read_inpainting_case(Path(args.case), args.resample)
     result = synthesizer.inpaint(case, read_image(args.mask), random_seed=args.random_seed)
     result.case.case_id = f"{case.case_id}-inpainted"
     writer = DatasetWriter(args.out, "inpaint")
-    documents = {"provenance.json": {**result.provenance, "mask": str(args.mask)}}
-    folder = writer.write(result.case, args.naming or naming_of(args.case), documents)
+    folder = _write(writer, result, args, args.case, mask=str(args.mask))
     print(f"inpainted {int(result.region_in_box.sum())} voxels of {', '.join(result.provenance['contrasts'])} "
           f"in {sum(result.timings_s.values()):.2f} s; wrote {folder}")
     return writer.finish()

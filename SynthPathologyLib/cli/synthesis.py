@@ -72,19 +72,25 @@ def _prepare_beside_existing(synthesizer, case, gap_mm: float):
     """The case prepared for an insertion, and its CSF (bool (z, y, x), probability above
     ``CSF_LEVEL``): the lesion, its edema and its synthesis region stay ``gap_mm`` away from the
     case's own lesions, whose voxels are thus left as they are."""
-    from dataclasses import replace
-
     import SimpleITK as sitk
 
-    from ..lesions.existing import lesion_free_brain
     from ..lesions.sampling import CSF_LEVEL
     from ..phantom.atlas import estimate_tissue_maps_with_priors
 
     tissues = estimate_tissue_maps_with_priors(case.images["t1"], case.mask()) if "t1" in case.images else None
-    prepared = synthesizer.prepare(case, None if tissues is None else tissues.wm)
-    room = lesion_free_brain(prepared.mask, case.label, gap_mm)
+    prepared = _away_from_label(synthesizer.prepare(case, None if tissues is None else tissues.wm), case.label, gap_mm)
     csf = None if tissues is None else sitk.GetArrayViewFromImage(tissues.csf) > CSF_LEVEL
-    return replace(prepared, mask=room, brain=sitk.GetArrayViewFromImage(room) > 0), csf
+    return prepared, csf
+
+
+def _away_from_label(prepared, label, gap_mm: float):
+    """``prepared`` with its mask (and brain) narrowed to the room ``gap_mm`` away from ``label``'s lesions."""
+    import SimpleITK as sitk
+
+    from ..lesions.existing import lesion_free_brain
+
+    room = lesion_free_brain(prepared.mask, label, gap_mm)
+    return replace(prepared, mask=room, brain=sitk.GetArrayViewFromImage(room) > 0)
 
 
 def _insert(synthesizer, prepared, lesion, args: argparse.Namespace, random_seed: int | None = None,
@@ -92,11 +98,6 @@ def _insert(synthesizer, prepared, lesion, args: argparse.Namespace, random_seed
     """Synthesize ``lesion`` (a spec, or a label map on the case's grid described by ``described``)
     into ``prepared``; with ``--mass-effect`` the case (contrasts, label, white matter) is first
     warped away from the lesion's core, and provenance records the field."""
-    from dataclasses import replace
-
-    import SimpleITK as sitk
-
-    from ..lesions.existing import lesion_free_brain
     from ..lesions.mass_effect import apply_mass_effect, mass_effect_for, warp_map
     from ..lesions.placement import generate_lesion
     from ..lesions.spec import LesionSpec
@@ -109,9 +110,8 @@ def _insert(synthesizer, prepared, lesion, args: argparse.Namespace, random_seed
             lesion = generate_lesion(lesion, prepared.case.reference, prepared.mask, prepared.white_matter)
         effect = mass_effect_for(lesion, args.mass_effect, pathology=synthesizer.card.pathology)
         warped = apply_mass_effect(prepared.case, effect)
-        pushed = synthesizer.prepare(warped, warp_map(prepared.white_matter, effect))
-        room = lesion_free_brain(pushed.mask, warped.label, args.gap_mm)
-        pushed = replace(pushed, mask=room, brain=sitk.GetArrayViewFromImage(room) > 0)
+        pushed = _away_from_label(synthesizer.prepare(warped, warp_map(prepared.white_matter, effect)),
+                                  warped.label, args.gap_mm)
         result = synthesizer.synthesize(pushed, lesion, random_seed=random_seed)
         result.provenance["mass_effect"] = effect.to_dict()
     if described is not None:
@@ -119,12 +119,15 @@ def _insert(synthesizer, prepared, lesion, args: argparse.Namespace, random_seed
     return result
 
 
-def _write(writer, result, naming: str, **extra) -> Path:
+def _write(writer, result, args: argparse.Namespace, folder: Path, **extra) -> Path:
+    """Write ``result`` with ``--naming`` (default: the source case's) and its provenance plus ``extra``."""
+    from ..io.brats import naming_of
+
+    naming = args.naming or naming_of(folder)
     return writer.write(result.case, naming, {"provenance.json": {**result.provenance, **extra}})
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    from ..io.brats import naming_of
     from ..io.dataset_writer import DatasetWriter
     from ..lesions.existing import check_seed_clear
     from ..lesions.placement import kept_core
@@ -151,7 +154,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             if kept < CLIPPED_NOTE * asked:
                 print(f"{case_id}: the core was clipped at the brain's edge or beside the existing lesion: "
                       f"kept {kept / 1000:.1f} ml of {asked / 1000:.1f} ml")
-            folder_out = _write(writer, result, args.naming or naming_of(folder), gap_mm=args.gap_mm,
+            folder_out = _write(writer, result, args, folder, gap_mm=args.gap_mm,
                                 core_kept_ml=round(kept / 1000, 2), core_asked_ml=round(asked / 1000, 2))
             print(f"wrote {folder_out}")
 
@@ -162,7 +165,6 @@ def _synthesize_library_lesion(args: argparse.Namespace, synthesizer) -> int:
     """``synthesize --label-from FILE``: the file's lesion placed at the seed (core centroid), with
     ``--orientation`` and ``--scale``, into each case."""
     from ..core.image_io import ras_to_lps
-    from ..io.brats import naming_of
     from ..io.dataset_writer import DatasetWriter
     from ..lesions.existing import check_seed_clear
     from ..lesions.library import read_library_label
@@ -188,13 +190,12 @@ def _synthesize_library_lesion(args: argparse.Namespace, synthesizer) -> int:
                 continue
             result = _insert(synthesizer, prepared, label, args, args.random_seed + variant, lesion)
             result.case.case_id = case_id
-            print(f"wrote {_write(writer, result, args.naming or naming_of(folder), gap_mm=args.gap_mm)}")
+            print(f"wrote {_write(writer, result, args, folder, gap_mm=args.gap_mm)}")
 
     return _run_cases(_cases(args.case, "synthesize"), writer, work)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from ..io.brats import naming_of
     from ..io.dataset_writer import DatasetWriter
 
     synthesizer = _synthesizer(args)
@@ -207,7 +208,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         result = synthesizer.remove_lesion(_read(folder, synthesizer, args, require_label=True),
                                            random_seed=args.random_seed)
         result.case.case_id = case_id
-        print(f"wrote {_write(writer, result, args.naming or naming_of(folder))}")
+        print(f"wrote {_write(writer, result, args, folder)}")
 
     return _run_cases(_cases(args.case, "remove"), writer, work)
 
@@ -217,15 +218,13 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from ..core.errors import CaseError, SynthPathologyError
-    from ..io.brats import find_brats_cases, naming_of
+    from ..core.errors import SynthPathologyError
+    from ..io.brats import require_brats_cases
     from ..io.dataset_writer import DatasetWriter
     from ..lesions.library import library_files
 
     synthesizer = _synthesizer(args)
-    folders = find_brats_cases(args.data)
-    if not folders:
-        raise CaseError(f"{args.data}: no BraTS case folders found")
+    folders = require_brats_cases(args.data)
     writer = DatasetWriter(args.out, "augment")
     asked = tuple(args.diameter_range)
     library = library_files(args.label_library) if args.label_library else None
@@ -248,7 +247,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
                 writer.skip(case_id, str(exc))
                 continue
             result.case.case_id = case_id
-            _write(writer, result, args.naming or naming_of(folder), gap_mm=args.gap_mm, diameter_range_mm=list(used))
+            _write(writer, result, args, folder, gap_mm=args.gap_mm, diameter_range_mm=list(used))
             if used != asked:
                 writer.shrink(case_id, asked, float(np.mean(result.provenance["lesion"]["diameters_mm"])))
 

@@ -224,6 +224,13 @@ def copy_geometry(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     return image
 
 
+def voxel_points_lps(image: sitk.Image, indices_zyx: np.ndarray) -> np.ndarray:
+    """LPS positions (mm) of ``image``'s voxels at ``indices_zyx`` (n, 3), shape (n, 3)."""
+    xyz = np.asarray(indices_zyx)[:, ::-1].astype(float)
+    direction = np.reshape(image.GetDirection(), (3, 3))
+    return np.asarray(image.GetOrigin()) + (xyz * np.asarray(image.GetSpacing())) @ direction.T
+
+
 def ras_to_lps(point: tuple[float, float, float]) -> tuple[float, float, float]:
     """Convert a point between RAS (Slicer) and LPS (ITK, DICOM): negate x and y. Its own inverse."""
     x, y, z = point

@@ -28,10 +28,9 @@ from .datasets import case_folders, check_contrasts, read_evaluation_case, synth
 from .errors import EvaluationError
 from .radiomic_features import SLICES_PER_LESION, case_features, feature_extractor
 from .splits import patient_of
-from .statistics import CONFIDENCE
+from .statistics import BOOTSTRAP_RESAMPLES, CONFIDENCE
 
 TREES = 200
-BOOTSTRAP_RESAMPLES = 2000
 TOP_FEATURES = 10
 
 

@@ -107,8 +107,9 @@ def brats_inpainting_metrics(real: Volume, inpainted: Volume, healthy_mask: Volu
     with warnings.catch_warnings():  # the package's numpy-on-tensor and tensor-copy idioms warn; figures unaffected
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        scores = import_optional("inpainting.challenge_metrics_2023", "evaluation").generate_metrics(prediction=_tensor(arrays["inpainted"]), target=_tensor(arrays["real"]),
-                                  normalization_tensor=_tensor(normalization), mask=_tensor(mask).bool())
+        challenge = import_optional("inpainting.challenge_metrics_2023", "evaluation")
+        scores = challenge.generate_metrics(prediction=_tensor(arrays["inpainted"]), target=_tensor(arrays["real"]),
+                                            normalization_tensor=_tensor(normalization), mask=_tensor(mask).bool())
     return {key: float(value) for key, value in scores.items()}
 
 

@@ -249,13 +249,18 @@ def naming_of(folder: str | Path) -> str:
     return "2023" if naming is None else naming.name
 
 
+def require_brats_cases(root: str | Path) -> list[Path]:
+    """:func:`find_brats_cases`, raising :class:`CaseError` if ``root`` holds no case folder."""
+    folders = find_brats_cases(root)
+    if not folders:
+        raise CaseError(f"{root}: no BraTS case folders found")
+    return folders
+
+
 def iter_brats_dataset(root: str | Path, **read_options) -> Iterator[Case]:
     """Read the cases of a BraTS-layout dataset one at a time (options as :func:`read_brats_case`).
 
     Raises :class:`CaseError` if ``root`` holds no case folder.
     """
-    folders = find_brats_cases(root)
-    if not folders:
-        raise CaseError(f"{root}: no BraTS case folders found")
-    for folder in folders:
+    for folder in require_brats_cases(root):
         yield read_brats_case(folder, **read_options)

@@ -16,6 +16,7 @@ import SimpleITK as sitk
 
 from ..core.case import Case
 from ..core.errors import LesionPlacementError
+from ..core.image_io import voxel_points_lps
 from ..lesions.placement import core_centroid_lps
 from ..pathologies import get_pathology
 
@@ -80,9 +81,7 @@ def _default_center(case: Case, brain_points: np.ndarray) -> np.ndarray:
 
 def _points_lps(mask: sitk.Image) -> np.ndarray:
     """LPS positions (mm) of the mask's voxels, shape (n, 3)."""
-    xyz = np.argwhere(sitk.GetArrayViewFromImage(mask) != 0)[:, ::-1].astype(float)
-    direction = np.reshape(mask.GetDirection(), (3, 3))
-    return np.asarray(mask.GetOrigin()) + (xyz * np.asarray(mask.GetSpacing())) @ direction.T
+    return voxel_points_lps(mask, np.argwhere(sitk.GetArrayViewFromImage(mask) != 0))
 
 
 def _window(image: sitk.Image, mask: sitk.Image) -> tuple[float, float]:

@@ -15,7 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import LesionPlacementError
-from ..core.image_io import copy_geometry, lps_to_ras, require_same_grid
+from ..core.image_io import copy_geometry, lps_to_ras, require_same_grid, voxel_points_lps
 from ..core.labels import check_label
 from ..core.voxel_box import bounding_box
 from ..pathologies import get_pathology
@@ -172,9 +172,7 @@ def _core_points_lps(label: sitk.Image, core_values: tuple[int, ...]) -> np.ndar
 def _points_lps(image: sitk.Image, mask: np.ndarray) -> np.ndarray:
     """Physical LPS positions (mm) of the voxels of ``image`` where ``mask`` (z, y, x) is true,
     shape (n, 3)."""
-    xyz = np.argwhere(mask)[:, ::-1].astype(float)
-    direction = np.reshape(image.GetDirection(), (3, 3))
-    return np.asarray(image.GetOrigin()) + (xyz * np.asarray(image.GetSpacing())) @ direction.T
+    return voxel_points_lps(image, np.argwhere(mask))
 
 
 def _brain_array(brain_mask: sitk.Image, reference: sitk.Image) -> np.ndarray:

@@ -9,6 +9,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from ..core.errors import LesionPlacementError
+from ..core.image_io import voxel_points_lps
 from ..pathologies import get_pathology
 from .placement import generate_lesion
 from .sites import pick_site
@@ -57,8 +58,8 @@ def random_lesion_spec(brain: np.ndarray, white_matter: np.ndarray, grid: sitk.I
     if len(indices) == 0:
         return None
     # The head is taken as roughly aligned with the LPS axes (as BraTS and MNI images are).
-    points = _physical_points(grid, indices * step)
-    brain_points = _physical_points(grid, np.argwhere(mask) * step)
+    points = voxel_points_lps(grid, indices * step)
+    brain_points = voxel_points_lps(grid, np.argwhere(mask) * step)
     low, high = brain_points.min(0), brain_points.max(0)
     lateral = np.abs(points[:, 0] - (low[0] + high[0]) / 2) >= diameters.max() / 2  # the core stays in one hemisphere
     site = pick_site(points[lateral], low, high, pathology, rng)
@@ -72,13 +73,6 @@ def random_lesion_spec(brain: np.ndarray, white_matter: np.ndarray, grid: sitk.I
         pathology=pathology,
         random_seed=int(rng.integers(2**31)),
     )
-
-
-def _physical_points(image: sitk.Image, indices_zyx: np.ndarray) -> np.ndarray:
-    """LPS mm of voxel indices (N, 3) given as (z, y, x)."""
-    spacing = np.asarray(image.GetSpacing())
-    direction = np.reshape(image.GetDirection(), (3, 3))
-    return np.asarray(image.GetOrigin()) + (indices_zyx[:, ::-1] * spacing) @ direction.T
 
 
 def shrinking_ranges(diameter_range_mm: tuple[float, float], rounds: int = 4) -> list[tuple[float, float]]:

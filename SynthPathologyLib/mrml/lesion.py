@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.case import Case
+from ..core.durable import atomic_write_bytes
 from ..core.errors import SynthPathologyError
 from ..core.image_io import ras_to_lps
 from ..io.brats import write_brats_case
@@ -280,7 +281,5 @@ def save_brats_case(case: Case, folder: str | os.PathLike, *, provenance: Mappin
     folder = Path(folder)
     text = json.dumps(dict(provenance), indent=2)  # fails before any file is written if not JSON-ready
     write_brats_case(case, folder, naming=naming)
-    partial = folder / ".provenance.json.partial"
-    partial.write_text(text + "\n", encoding="utf-8")
-    os.replace(partial, folder / "provenance.json")
+    atomic_write_bytes(folder / "provenance.json", (text + "\n").encode("utf-8"))
     return folder

@@ -117,7 +117,8 @@ class SynthesisResult:
             images[contrast] = sitk.Paste(images[contrast], sitk.GetImageFromArray(patch), patch.shape[::-1],
                                           [0, 0, 0], corner)
         # An insertion keeps the case's own lesions: its segmentation is the union (a removal clears it).
-        label = union_labels(self.source.label, self.label) if self.provenance.get("operation") == "insert" else self.label
+        inserted = self.provenance.get("operation") == "insert"
+        label = union_labels(self.source.label, self.label) if inserted else self.label
         return Case(images, label=label, brain_mask=self.source.brain_mask, case_id=self.source.case_id,
                     pathology=self.pathology)
 
@@ -336,8 +337,8 @@ class Synthesizer:
             "device": str(self.device),
             "library_version": __version__,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "contrasts": list(prepared.contrasts),
         }
-        provenance["contrasts"] = list(prepared.contrasts)
         return SynthesisResult(source, label, box, dict(zip(prepared.contrasts, patches)), inside,
                                self.card.pathology, provenance, timings)
 

@@ -142,7 +142,7 @@ def check_head(journal: Path, digests: list[str], secret: bytes | None, keyed: b
         return bool(digests)
     except (OSError, ValueError) as exc:
         raise JournalCorruptError(f"{path}: unreadable ({exc})") from None
-    seq, digest = head.get("seq") if isinstance(head, dict) else None, head.get("digest")
+    seq, digest = (head.get("seq"), head.get("digest")) if isinstance(head, dict) else (None, None)
     if isinstance(seq, bool) or not isinstance(seq, int) or not isinstance(digest, str):
         raise JournalCorruptError(f"{path}: malformed")
     if secret is not None and keyed and not hmac.compare_digest(str(head.get("mac")), _head_mac(seq, digest, secret)):

@@ -43,11 +43,11 @@ from SynthPathologyLib.core.case import Case
 from SynthPathologyLib.core.errors import CaseError
 from SynthPathologyLib.core.image_io import copy_geometry
 from SynthPathologyLib.evaluation.artifacts import band_bias, checkerboard_index
-from SynthPathologyLib.evaluation.inpainting import brats_inpainting_metrics
+from SynthPathologyLib.evaluation.inpainting import RANKED_METRICS, brats_inpainting_metrics
+from SynthPathologyLib.evaluation.inpainting_task import healthy_mask as inpainting_healthy_mask
 from SynthPathologyLib.evaluation.paired import lesion_ssim, paired_metrics
 from SynthPathologyLib.io.brats import find_brats_cases, read_brats_case
 from SynthPathologyLib.networks.conditioning import intensity_scale
-from SynthPathologyLib.synthesis.region import synthesis_region
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
 from SynthPathologyLib.training.validation import local_mean_fill
 
@@ -77,8 +77,9 @@ def subset_repaint(synthesizer: Synthesizer, case: Case, contrasts: list[str]) -
         return None
     names = {info.value: info.abbreviation for info in synthesizer.pathology.labels}
     label = sitk.GetArrayFromImage(case.label)
-    brain = sitk.GetArrayFromImage(case.mask()) > 0
-    part = Case({c: case.images[c] for c in contrasts}, label=case.label, brain_mask=case.mask(), case_id=case.case_id)
+    mask = case.mask()
+    brain = sitk.GetArrayFromImage(mask) > 0
+    part = Case({c: case.images[c] for c in contrasts}, label=case.label, brain_mask=mask, case_id=case.case_id)
     source = arrays(case, contrasts)
     scales = {c: intensity_scale(source[c], brain) for c in contrasts}
     real = normalized(source, scales)
@@ -91,11 +92,8 @@ def subset_repaint(synthesizer: Synthesizer, case: Case, contrasts: list[str]) -
 def healthy_mask(synthesizer: Synthesizer, case: Case) -> np.ndarray:
     """Bool (z, y, x): the lesion mirrored left-right, inside the brain and clear of the lesion grown by
     the model's margin (healthy tissue only)."""
-    lesion = sitk.GetArrayFromImage(case.label) > 0
-    brain = sitk.GetArrayFromImage(case.mask()) > 0
-    grown = synthesis_region(lesion.astype(np.uint8), np.ones_like(brain), case.reference.GetSpacing(),
-                             synthesizer.card.margin_mm)
-    return lesion[..., ::-1] & brain & ~grown
+    return inpainting_healthy_mask(sitk.GetArrayViewFromImage(case.label), sitk.GetArrayFromImage(case.mask()) > 0,
+                                   case.reference.GetSpacing(), synthesizer.card.margin_mm)
 
 
 def brats_inpainting(synthesizer: Synthesizer, case: Case) -> dict:
@@ -127,7 +125,7 @@ def brats_inpainting(synthesizer: Synthesizer, case: Case) -> dict:
 
 
 def _ranked(scores: dict) -> dict:
-    return {k: scores[k] for k in ("ssim", "psnr", "mse")}
+    return {k: scores[k] for k in RANKED_METRICS}
 
 
 def evaluate_case(synthesizer: Synthesizer, case: Case) -> dict:
