@@ -9,6 +9,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+PARTIAL_SUFFIX = ".partial"
+
 
 def fsync_directory(folder: Path) -> None:
     """Make a file's creation or renaming inside ``folder`` durable (POSIX; a no-op on Windows,
@@ -32,7 +34,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> N
     path = Path(path)
     if exclusive:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
     try:
         with open(partial, "xb") as stream:
             stream.write(data)
@@ -42,6 +44,15 @@ def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> N
     finally:
         partial.unlink(missing_ok=True)
     fsync_directory(path.parent)
+
+
+def remove_partial_files(folder: Path) -> list[Path]:
+    """Remove the temporary files that :func:`atomic_write_bytes` left in ``folder`` when its
+    process was killed mid-write; the removed paths."""
+    stale = [p for p in Path(folder).glob(f".*.*{PARTIAL_SUFFIX}") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def read_json(path: Path, error: type[Exception]) -> Any:

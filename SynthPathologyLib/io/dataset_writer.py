@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.case import Case
-from ..core.durable import atomic_write_bytes, fsync_directory, read_json
+from ..core.durable import atomic_write_bytes, fsync_directory, read_json, remove_partial_files
 from ..core.errors import CaseError
 from .brats import write_brats_case
 
@@ -54,7 +54,7 @@ class DatasetReport:
 class DatasetWriter:
     """Writes case folders into the dataset folder ``out`` and keeps its ``report.json``.
 
-    Creating it makes ``out``, removes hidden partial folders left by a killed run and reads the
+    Creating it makes ``out``, removes the hidden partial folders and files left by a killed run and reads the
     report of an earlier run into the same folder (its written cases are kept; its skips and
     shrinks are retried, so only this run's are reported).
     """
@@ -66,6 +66,7 @@ class DatasetWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         for stale in self.out.glob(f"{PARTIAL_PREFIX}*"):
             shutil.rmtree(stale, ignore_errors=True)
+        remove_partial_files(self.out)  # a report being replaced when the run was killed
         self.report = DatasetReport(command)
         self.written_now = 0
         previous = self.out / REPORT_FILE

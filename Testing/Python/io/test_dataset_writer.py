@@ -23,6 +23,7 @@ def test_a_half_written_case_is_invisible_to_readers_and_removed_by_the_next_run
     out = tmp_path / "out"
     write_brats_case(small_case("A"), out / ".partial-A-0123abcd")  # what a killed run leaves
     write_brats_case(small_case("B"), out / "B")
+    (out / f".{REPORT_FILE}.89abcdef.partial").write_text('{"written": [')  # killed while replacing the report
     assert [p.name for p in find_brats_cases(out)] == ["B"]
     writer = DatasetWriter(out, "test")
     assert not (out / ".partial-A-0123abcd").exists()
