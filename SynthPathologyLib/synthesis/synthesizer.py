@@ -52,6 +52,9 @@ CALIBRATION_RING_VOXELS = 2
 # Transposed convolutions with fewer output channels than one AVX-512 register of fp32 lanes
 # underuse the CPU; measured on the default generator, only its last layer (32 -> 4) gains.
 SUBPIXEL_MAX_CHANNELS = 15
+# Crops up to this many voxels (at the model's spacing) go through the generator as one window;
+# bounds the activations' memory (about 0.5 GB for the v1 generator in bf16).
+WHOLE_CROP_VOXELS = 128**3
 
 
 @dataclass
@@ -310,16 +313,27 @@ class Synthesizer:
         ratio = np.asarray(self.card.spacing_mm) / np.asarray(reference.GetSpacing())
         return tuple(int(n) for n in np.floor(np.asarray(self.card.patch_size) * ratio[::-1] + 1e-6))
 
+    def _window(self, crop: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The generator's input window (z, y, x voxels at the model's spacing) for a crop of that
+        size: the whole crop, rounded up to the U-Net's multiple, while it holds at most
+        ``WHOLE_CROP_VOXELS``; else the training patch, slid over the crop. The network is fully
+        convolutional, and one window over a large region costs a fraction of the overlapping patches
+        that tile it."""
+        patch = tuple(self.card.patch_size)
+        multiple = self.card.network_config().patch_multiple
+        whole = tuple(max(p, -(-n // multiple) * multiple) for n, p in zip(crop, patch))
+        return whole if int(np.prod(whole)) <= WHOLE_CROP_VOXELS else patch
+
     @torch.inference_mode()
     def _run_generator(self, condition: np.ndarray) -> np.ndarray:
         """(Cc, z, y, x) condition -> (C, z, y, x) float32 normalized prediction."""
         tensor = torch.from_numpy(condition)[None].to(self.device)
-        patch = tuple(self.card.patch_size)
+        window = self._window(tuple(tensor.shape[2:]))
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
-            if tuple(tensor.shape[2:]) == patch:  # one window: the window weighting would cancel out
+            if tuple(tensor.shape[2:]) == window:  # one window: the window weighting would cancel out
                 output = self.inference_generator(tensor)
-            else:
-                output = sliding_window_inference(tensor, roi_size=patch, sw_batch_size=1,
+            else:  # MONAI pads a crop smaller than the window and crops the output back
+                output = sliding_window_inference(tensor, roi_size=window, sw_batch_size=1,
                                                   predictor=self.inference_generator, overlap=0.25, mode="gaussian")
         return output[0].float().cpu().numpy()
 

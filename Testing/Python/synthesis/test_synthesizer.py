@@ -14,6 +14,7 @@ from SynthPathologyLib.core.errors import CaseError
 from SynthPathologyLib.core.image_io import same_grid
 from SynthPathologyLib.lesions.placement import core_centroid_lps
 from SynthPathologyLib.lesions.spec import LesionSpec
+from SynthPathologyLib.synthesis import synthesizer as synthesizer_module
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
 
 
@@ -60,13 +61,22 @@ def test_input_spacing_other_than_the_models_is_resampled(tmp_path, healthy_case
     assert not np.array_equal(after["t1"][region], before["t1"][region])
 
 
-def test_lesion_larger_than_a_patch_uses_a_sliding_window(tmp_path, healthy_case):
+@pytest.mark.parametrize("whole_crop_voxels", [128**3, 16**3], ids=["one-window", "sliding-window"])
+def test_a_region_larger_than_a_patch_is_generated_whole_or_by_sliding_window(tmp_path, healthy_case, monkeypatch,
+                                                                              whole_crop_voxels):
+    monkeypatch.setattr(synthesizer_module, "WHOLE_CROP_VOXELS", whole_crop_voxels)
     synthesizer = Synthesizer(save_tiny_model(tmp_path / "m", patch=(16, 16, 16)), device="cpu")
+    windows = []
+    synthesizer.inference_generator.register_forward_hook(lambda _m, args, _o: windows.append(args[0].shape[2:]))
     spec = LesionSpec(center_lps=seed_in_white_matter(healthy_case), diameters_mm=(40, 36, 36))
     result = synthesizer.synthesize(healthy_case, spec)
     region = sitk.GetArrayFromImage(result.region) > 0
     extent = [np.ptp(idx) + 1 for idx in np.nonzero(region)]
     assert max(extent) > 16
+    if whole_crop_voxels >= 128**3:  # one window holding the whole crop, sides rounded up to the U-Net's multiple
+        assert len(windows) == 1 and max(windows[0]) > 16 and all(n >= 16 and n % 4 == 0 for n in windows[0])
+    else:
+        assert len(windows) > 1 and all(tuple(w) == (16, 16, 16) for w in windows)
     changed = arrays(result.case)["t2"] != arrays(healthy_case)["t2"]
     assert changed[region].mean() > 0.9
 
