@@ -29,7 +29,9 @@ def repaint_dataset(real_root: str | Path, out: str | Path, synthesizer: Synthes
         EvaluationError: no case could be repainted.
     """
     writer = DatasetWriter(out, "evaluate repaint")
-    contrasts = tuple(synthesizer.card.contrasts)
+    # A generator with availability channels repaints whatever subset a case holds (provenance.json
+    # names it); an older one needs every contrast it was trained on.
+    contrasts = () if synthesizer.card.network_config().any_contrasts else tuple(synthesizer.card.contrasts)
     for folder in tqdm(case_folders(real_root, "real"), desc="repainting", unit="case", disable=not progress):
         ids = [f"{folder.name}-repaint{variant:02d}" for variant in range(variants)]
         if all(writer.done(i) for i in ids):

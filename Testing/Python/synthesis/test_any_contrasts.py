@@ -18,6 +18,7 @@ from SynthPathologyLib.cli import main as cli
 from SynthPathologyLib.core.case import Case
 from SynthPathologyLib.core.errors import CaseError
 from SynthPathologyLib.core.image_io import copy_geometry, same_grid, write_image
+from SynthPathologyLib.evaluation.repaint import repaint_dataset
 from SynthPathologyLib.io.brats import read_brats_case, write_brats_case
 from SynthPathologyLib.lesions.spec import LesionSpec
 from SynthPathologyLib.models.card import save_model
@@ -72,6 +73,13 @@ def test_any_subset_of_contrasts_is_synthesized_and_named(synthesizer, healthy_c
         assert after[contrast].dtype == before[contrast].dtype
         np.testing.assert_array_equal(after[contrast][~region], before[contrast][~region])
         assert not np.array_equal(after[contrast][region], before[contrast][region])
+
+
+def test_evaluate_repaint_takes_the_contrasts_a_real_case_holds(synthesizer, tumor_case, tmp_path):
+    write_brats_case(subset(tumor_case, ("t1c", "flair")), tmp_path / "real" / "TC")
+    [folder] = repaint_dataset(tmp_path / "real", tmp_path / "out", synthesizer, variants=1, progress=False)
+    assert sorted(read_brats_case(folder, contrasts=()).images) == ["flair", "t1c"]
+    assert json.loads((folder / "provenance.json").read_text())["contrasts"] == ["t1c", "flair"]
 
 
 def test_a_case_with_none_of_the_models_contrasts_is_refused(synthesizer, healthy_case):
