@@ -84,7 +84,7 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
             disabled=("busy || !seed_ras",), classes="generate-button mt-1")
     v3.VBtn("Remove the case's lesion", click=click_with_state(ctrl.remove_lesion, SENT_WITH_CLICKS), block=True,
             variant="tonal", classes="mt-2", disabled=("busy || !can_remove",))
-    html.Div("Done in {{ last_duration_s }} s", v_if=("has_result && last_duration_s !== null",),
+    html.Div("Done in {{ last_duration_s }} s from {{ used_contrasts }}", v_if=("has_result && last_duration_s !== null",),
              classes="text-caption result-time")
 
     _section("Display")

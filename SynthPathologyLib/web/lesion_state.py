@@ -45,6 +45,7 @@ STATE_DEFAULTS = {
     "can_remove": False,  # the case has a lesion label to remove
     "download_name": "",
     "last_duration_s": None,  # seconds the last generation took on the server
+    "used_contrasts": "",  # "T1c, FLAIR": the contrasts the last result was generated from
     "result_id": 0,  # counts results shown: page scripts wait on it
 }
 

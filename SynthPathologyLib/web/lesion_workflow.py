@@ -22,7 +22,7 @@ from ..core.case import Case
 from ..core.errors import SynthPathologyError
 from ..lesions.spec import Composition
 from ..mrml import SceneResult, case_preparation, remove_lesion_in_scene, show_overlay, synthesize_in_scene
-from ..pathologies import contrast_title, get_pathology
+from ..pathologies import contrast_title
 from ..phantom.generator import default_brain_case
 from ..synthesis.session import SynthesisSession
 from ..synthesis.synthesizer import Synthesizer
@@ -139,13 +139,14 @@ class LesionWorkflow:
         async with reported_task(self.server, message):
             model = asyncio.to_thread(self._synthesizer)
             case = self._initial_case or await asyncio.to_thread(default_brain_case, self._resolution_mm)
-            self.show_case(case)
             await model
+            self.show_case(case)
             self._start_preparing()
 
     def show_case(self, case: Case) -> None:
-        """Replace the case on screen (and its results) by ``case``."""
-        case.require_contrasts(get_pathology(PATHOLOGY).contrasts)
+        """Replace the case on screen (and its results) by ``case``; a case without the contrasts
+        the model needs is refused (a v2+ model takes any subset of its contrasts)."""
+        self._synthesizer().usable_contrasts(case)
         self.case = put_case_in_scene(self.scene, case, self.case)
         self.result = None
         self.seed.remove()
@@ -301,6 +302,7 @@ class LesionWorkflow:
             self.state.update(has_result=True, operation=operation, show_synthetic=True,
                               result_id=self.state.result_id + 1,
                               last_duration_s=round(duration_s, 2),
+                              used_contrasts=", ".join(contrast_title(c) for c in self.result.provenance["contrasts"]),
                               download_name=download_case_id(self.case.case_id, operation, self._result_seed) + ".zip")
         self.refresh_display()
 
@@ -374,7 +376,7 @@ class LesionWorkflow:
             folder = await asyncio.to_thread(store_upload, uploads, self.data, self.limits)
             del uploads
             try:
-                case = await asyncio.to_thread(read_uploaded_case, folder, get_pathology(PATHOLOGY).contrasts)
+                case = await asyncio.to_thread(read_uploaded_case, folder)
             finally:
                 self.data.remove(folder)  # the images are in memory now
             self.show_case(case)

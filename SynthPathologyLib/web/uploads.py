@@ -192,15 +192,16 @@ def store_upload(uploads: Iterable[Mapping], data: DataFolder, limits: UploadLim
     return folder
 
 
-def read_uploaded_case(folder: Path, contrasts: tuple[str, ...]) -> Case:
-    """Read an uploaded folder as a BraTS case (named after its files' common prefix).
+def read_uploaded_case(folder: Path) -> Case:
+    """Read an uploaded folder as a BraTS case (named after its files' common prefix), with the
+    contrasts it holds (whether the model can use them is the synthesizer's call).
 
     Raises:
         UploadError: the files are not a BraTS case or not readable images; the message names
             the uploaded file, not the server's folder.
     """
     try:
-        case = read_brats_case(folder, contrasts=contrasts)
+        case = read_brats_case(folder, contrasts=())
     except SynthPathologyError as exc:
         message = str(exc).replace(f"{folder}{os.sep}", "").replace(str(folder), "upload")
         raise UploadError(message) from None

@@ -72,6 +72,7 @@ def test_click_places_the_seed_and_generate_shows_the_lesion(page):
     after = grey_pixels(page, axial, click, 20)
     assert np.abs(after - before).mean() > 8, "no synthetic lesion around the seed"
     assert state(page, "error") == ""
+    expect(page.locator(".result-time")).to_contain_text("from T1, T1c, T2, FLAIR")  # the contrasts it used
 
     page.get_by_role("button", name="Original", exact=True).click()
     page.wait_for_timeout(1500)

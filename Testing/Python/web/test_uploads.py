@@ -75,7 +75,7 @@ def test_an_uploaded_brats_case_is_read_with_its_own_id(healthy_case, tmp_path):
     source = write_brats_case(healthy_case, tmp_path / "source" / "Case-007")
     files = [upload(path.name, path.read_bytes()) for path in sorted(source.iterdir())]
     folder = store_upload(files, DataFolder(tmp_path / "data"), UploadLimits())
-    case = read_uploaded_case(folder, CONTRASTS)
+    case = read_uploaded_case(folder)
     assert case.case_id == healthy_case.case_id  # from the file names, not the folder
     assert case.contrasts == list(CONTRASTS)
 
@@ -85,7 +85,7 @@ def test_a_corrupt_upload_is_named_without_server_paths(tmp_path):
     files = [upload(f"Broken-{suffix}.nii", truncated) for suffix in ("t1n", "t1c", "t2w", "t2f")]
     folder = store_upload(files, DataFolder(tmp_path / "data"), UploadLimits())
     with pytest.raises(UploadError) as error:
-        read_uploaded_case(folder, CONTRASTS)
+        read_uploaded_case(folder)
     assert str(error.value).startswith("Broken-t1n.nii: ")  # named by its upload name
     assert str(tmp_path) not in str(error.value)
     with pytest.raises(UploadError, match="^Broken-t1n.nii.gz: not a readable gzip file$"):
