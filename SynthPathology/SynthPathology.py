@@ -183,9 +183,11 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _updateButtons(self, caller=None, event=None) -> None:
         params = self._parameterNode
         idle = self._job is None
-        ready = bool(params and all(getattr(params, c) for c in CONTRASTS) and params.seed)
+        # Any subset may do (a v2+ model takes any; the model says which it needs when it runs).
+        ready = bool(params and any(getattr(params, c) for c in CONTRASTS) and params.seed)
         self.ui.generateButton.enabled = ready and idle
-        self.ui.generateButton.toolTip = "Synthesize a lesion at the seed" if ready else "Select the four contrasts and place a seed"
+        self.ui.generateButton.toolTip = ("Synthesize a lesion at the seed" if ready
+                                          else "Select the contrasts the case has and place a seed")
         self.ui.removeLesionButton.enabled = bool(params and params.lesionSegmentation and params.t1) and idle
         self.ui.saveCaseButton.enabled = ready and idle
         self._observeSeed(params.seed if params else None)
@@ -275,8 +277,12 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 def _describe(provenance: dict) -> str:
+    from SynthPathologyLib.pathologies import contrast_title
+
     done = "Lesion synthesized" if provenance["operation"] == "insert" else "Lesion replaced by pseudo-healthy tissue"
-    return f"{done} (random seed {provenance['random_seed']}, model {provenance['model_id']}, {provenance['device']})."
+    used = ", ".join(contrast_title(c) for c in provenance["contrasts"])
+    return (f"{done} from {used} (random seed {provenance['random_seed']}, model {provenance['model_id']}, "
+            f"{provenance['device']}).")
 
 
 class SynthPathologyLogic(ScriptedLoadableModuleLogic):
