@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,13 +18,25 @@ from ..core.errors import SynthPathologyError
 from .options import add_generator_options
 from .turing import add_study_secret_option, open_study
 
+USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A lesion-mode user id: it names the user's data folder, so no path separators."""
+
 
 def cmd_app(args: argparse.Namespace) -> int:
-    readers = _readers(args)
-    if args.reading is not None and args.case is not None:
-        raise SynthPathologyError("--case is for lesion mode; reading mode shows the study's cases")
+    readers = _ids(args.reader, args.readers, "reader")
+    users = _ids(args.user, args.users, "user")
+    if (args.reading is None) != (not readers):
+        raise SynthPathologyError("--reading goes with --reader ID (or --readers A,B,C): give both or neither")
+    if args.reading is not None and (args.case is not None or users):
+        raise SynthPathologyError("--case and --user(s) are for lesion mode; reading mode shows the study's cases "
+                                  "to --reader(s)")
+    for user in users:
+        if not USER_ID.fullmatch(user):
+            raise SynthPathologyError(f"user id {user!r}: use letters, digits, '_', '-' or '.' (at most 64)")
     if len(readers) > 1:
-        return serve_readers(args, readers)
+        return serve_separately(args, "reader", readers, _reading_arguments(args))
+    if len(users) > 1:
+        return serve_separately(args, "user", users, _lesion_arguments(args))
     try:
         from ..web.access import TOKEN_ENVIRONMENT, is_loopback
         from ..web.app import AppOptions, create_lesion_app, create_reading_app
@@ -33,10 +46,11 @@ def cmd_app(args: argparse.Namespace) -> int:
     from ..web.uploads import UploadLimits
 
     keep_freed_memory()  # whole-volume buffers are reused from click to click
+    identity = (readers or users or ["user"])[0]
     options = AppOptions(host=args.host, port=args.port, data_dir=args.data, resolution_mm=float(args.resolution),
                          model=args.model, device=args.device,
                          limits=UploadLimits(max_file_mb=args.max_upload_mb, max_decoded_mb=args.max_decoded_mb),
-                         token=os.environ.pop(TOKEN_ENVIRONMENT, None), identity=readers[0] if readers else "user")
+                         token=os.environ.pop(TOKEN_ENVIRONMENT, None), identity=identity)
     if readers:
         from ..turing.session import open_session
 
@@ -48,7 +62,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
             case = read_brats_case(args.case)  # a bad folder fails here, before the server starts
         app = create_lesion_app(options, case)
-    who = f"reader {readers[0]}" if readers else "this link"
+    who = f"reader {identity}" if readers else (f"user {identity}" if users else "this link")
     print(f"SynthPathology app: {who}: open {app.access.link()} in a browser (Ctrl-C stops it)", flush=True)
     if not is_loopback(args.host):
         print(f"note: listening on {args.host}, beyond this machine: anyone who reaches port {args.port} and has the "
@@ -57,42 +71,61 @@ def cmd_app(args: argparse.Namespace) -> int:
     return 0
 
 
-def _readers(args: argparse.Namespace) -> list[str]:
-    """The reader ids of reading mode (empty in lesion mode), from --reader or --readers."""
-    if args.reader is not None and args.readers is not None:
-        raise SynthPathologyError("give --reader ID or --readers A,B,C, not both")
-    readers = [args.reader] if args.reader is not None else [r.strip() for r in (args.readers or "").split(",")
-                                                               if r.strip()]
-    if (args.reading is None) != (not readers):
-        raise SynthPathologyError("--reading goes with --reader ID (or --readers A,B,C): give both or neither")
-    if len(set(readers)) != len(readers):
-        raise SynthPathologyError(f"reader ids must be distinct, got {', '.join(readers)}")
-    return readers
+def _ids(one: str | None, several: str | None, kind: str) -> list[str]:
+    """The ids of ``--KIND ID`` or ``--KINDs A,B,C`` (empty when neither is given)."""
+    if one is not None and several is not None:
+        raise SynthPathologyError(f"give --{kind} ID or --{kind}s A,B,C, not both")
+    ids = [one] if one is not None else [i.strip() for i in (several or "").split(",") if i.strip()]
+    if len(set(ids)) != len(ids):
+        raise SynthPathologyError(f"{kind} ids must be distinct, got {', '.join(ids)}")
+    return ids
 
 
-def serve_readers(args: argparse.Namespace, readers: list[str]) -> int:
-    """One reading server per reader, on ports PORT, PORT+1, ...: a trame server's state and views
-    are shared by all its pages, so each reader gets a process (and scene, and journal lock) of
-    their own, reached only with their own link. Ctrl-C stops them all."""
-    from ..web.access import TOKEN_ENVIRONMENT, Access
-
+def _reading_arguments(args: argparse.Namespace):
+    """A reader's server's arguments, checking the study once, before any server starts."""
     package = open_study(args.reading, args.study_secret)  # a bad package or secret fails here, once
-    for reader in readers:
-        package.check_reader(reader)  # an unknown reader fails here, before any server starts
-    passed = ["--reading", str(args.reading), "--host", args.host, "--resolution", str(args.resolution)]
-    for option, value in (("--data", args.data), ("--study-secret", args.study_secret)):
+    for reader in _ids(args.reader, args.readers, "reader"):
+        package.check_reader(reader)  # an unknown reader fails here
+    passed = ["--reading", str(args.reading)]
+    if args.study_secret is not None:
+        passed += ["--study-secret", str(args.study_secret)]
+    return lambda reader: [*passed, *_data_option(args, reader), "--reader", reader]
+
+
+def _lesion_arguments(args: argparse.Namespace):
+    """A lesion-mode user's server's arguments (a bad --case fails in every child alike)."""
+    passed = ["--max-upload-mb", str(args.max_upload_mb), "--max-decoded-mb", str(args.max_decoded_mb),
+              "--device", args.device]
+    for option, value in (("--case", args.case), ("--model", args.model)):
         if value is not None:
             passed += [option, str(value)]
+    return lambda user: [*passed, *_data_option(args, user), "--user", user]
+
+
+def _data_option(args: argparse.Namespace, identity: str) -> list[str]:
+    """Each server's own data folder: DATA/<id> (uploads and downloads are never shared), or a
+    temporary folder of its own."""
+    return ["--data", str(Path(args.data) / identity)] if args.data is not None else []
+
+
+def serve_separately(args: argparse.Namespace, kind: str, ids: list[str], arguments) -> int:
+    """One server per reader or user, on ports PORT, PORT+1, ...: a trame server's state, views and
+    scene are shared by all its pages, so each gets a process (scene, uploads, journal lock) of
+    their own, reached only with their own link. ``arguments(id)`` gives that server's own
+    options. Ctrl-C stops them all."""
+    from ..web.access import TOKEN_ENVIRONMENT, Access
+
+    common = ["--host", args.host, "--resolution", str(args.resolution)]
     children = []
     try:
-        for index, reader in enumerate(readers):
-            access = Access(args.host, args.port + index, identity=reader)
-            command = [sys.executable, "-m", "SynthPathologyLib", "app", *passed, "--reader", reader,
+        for index, identity in enumerate(ids):
+            access = Access(args.host, args.port + index, identity=identity)
+            command = [sys.executable, "-m", "SynthPathologyLib", "app", *common, *arguments(identity),
                        "--port", str(access.port)]
             children.append(subprocess.Popen(command, env={**os.environ, TOKEN_ENVIRONMENT: access.token},
                                              stdout=subprocess.DEVNULL))
-            print(f"reader {reader}: {access.link()}", flush=True)
-        print("SynthPathology reading study: give each reader only their own link (Ctrl-C stops all)", flush=True)
+            print(f"{kind} {identity}: {access.link()}", flush=True)
+        print(f"SynthPathology app: give each {kind} only their own link (Ctrl-C stops all)", flush=True)
         for child in children:
             child.wait()
     except KeyboardInterrupt:
@@ -106,9 +139,9 @@ def serve_readers(args: argparse.Namespace, readers: list[str]) -> int:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
-    failed = [reader for reader, child in zip(readers, children) if child.returncode not in (0, -signal.SIGINT)]
+    failed = [identity for identity, child in zip(ids, children) if child.returncode not in (0, -signal.SIGINT)]
     if failed:
-        raise SynthPathologyError(f"the server of reader(s) {', '.join(failed)} stopped with an error (see above)")
+        raise SynthPathologyError(f"the server of {kind}(s) {', '.join(failed)} stopped with an error (see above)")
     return 0
 
 
@@ -130,8 +163,13 @@ def add_app_command(commands: argparse._SubParsersAction) -> None:
     app.add_argument("--readers", metavar="A,B,C",
                      help="several readers of one study: one server each, on ports PORT, PORT+1, ..., and a link "
                           "of their own (each reads only as themselves)")
+    app.add_argument("--user", metavar="ID", help="lesion mode: who this server is for (shown in its log)")
+    app.add_argument("--users", metavar="A,B,C",
+                     help="lesion mode for several people: one server each, on ports PORT, PORT+1, ..., with a link "
+                          "and a data folder (DIR/ID) of their own: no one sees another's uploads or results")
     app.add_argument("--data", type=Path, metavar="DIR",
-                     help="the app's data folder for uploads and downloads (default: a temporary folder)")
+                     help="the app's data folder for uploads and downloads (default: a temporary folder); with "
+                          "--readers or --users each server gets DIR/ID")
     app.add_argument("--resolution", type=int, choices=(1, 2), default=1,
                      help="voxel size of the default brain in mm (default 1; 2 starts faster)")
     app.add_argument("--max-upload-mb", type=float, default=64.0, help="largest uploaded file in MB (default 64)")

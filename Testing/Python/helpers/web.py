@@ -16,6 +16,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -69,6 +70,31 @@ def app_server(args: list[str], log_path: Path):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def separate_servers(args: list[str], kind: str, ids: list[str], log_path: Path):
+    """Start ``synthpathology app ARGS --KINDs A,B --port P`` (one server per id) and yield (the
+    links it printed, id -> link with its token; the process) once every server accepts
+    connections; stop them all (SIGINT) afterwards and check they stopped cleanly."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "SynthPathologyLib", "app", *args, f"--{kind}s",
+                                    ",".join(ids), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
+            links = dict(re.findall(rf"{kind} (\S+): (http://\S+)", log_path.read_text(errors="replace")))
+            if len(links) == len(ids) and all(_accepts(urlsplit(link).port) for link in links.values()):
+                break
+            time.sleep(1)
+        yield links, process
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0, log_path.read_text(errors="replace")[-3000:]
 
 
 def _accepts(port: int) -> bool:

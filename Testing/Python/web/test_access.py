@@ -6,19 +6,13 @@ only whitelisted state to valid values and cannot run the server's life-cycle ho
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from helpers.turing import make_package
-from helpers.web import REPOSITORY, STARTUP_TIMEOUT_S, WslinkClient, WslinkError, app_server, free_port
+from helpers.web import WslinkClient, WslinkError, app_server, separate_servers
 
 from SynthPathologyLib.turing.errors import ReaderBusyError
 from SynthPathologyLib.turing.journal import open_journal_writer, read_journal
@@ -156,23 +150,9 @@ def test_each_reader_of_a_study_gets_an_own_server_and_link(tmp_path):
     """``--readers r1,r2``: one link per reader; a reader's token opens only their own server,
     which reads as them only."""
     package, _key = make_package(tmp_path, n_real=1, n_synthetic=1, readers=("r1", "r2"))
-    port = free_port()
-    log = tmp_path / "study.log"
-    env = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    with open(log, "wb") as out:
-        study = subprocess.Popen([sys.executable, "-m", "SynthPathologyLib", "app", "--reading", str(package),
-                                  "--readers", "r1,r2", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                 env=env)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert study.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-            links = dict(re.findall(r"reader (r\d): (http://\S+)", log.read_text(errors="replace")))
-            if len(links) == 2 and all(_listening(link) for link in links.values()):
-                break
-            time.sleep(1)
-        assert {urlsplit(link).port for link in links.values()} == {port, port + 1}
+    with separate_servers(["--reading", str(package)], "reader", ["r1", "r2"], tmp_path / "study.log") as (links, _):
         r1, r2 = links["r1"], links["r2"]
+        assert urlsplit(r2).port == urlsplit(r1).port + 1
         assert _get(_bare(r2) + "?" + urlsplit(r1).query)[0] == 403, "r1's token does not open r2's server"
 
         async def reader_of(link):
@@ -181,12 +161,3 @@ def test_each_reader_of_a_study_gets_an_own_server_and_link(tmp_path):
                 return (await client.get_state())["reader"]
 
         assert [asyncio.run(reader_of(link)) for link in (r1, r2)] == ["r1", "r2"]
-    finally:
-        study.send_signal(signal.SIGINT)
-        study.wait(timeout=60)
-    assert study.returncode == 0
-
-
-def _listening(link: str) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", urlsplit(link).port)) == 0

@@ -8,15 +8,30 @@ The case is a 2 mm healthy phantom (about 100 x 116 x 94 voxels) written by a fi
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
+from urllib.error import HTTPError
+from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 import numpy as np
 import pytest
-from helpers.web import app_server, chromium_page, grey_pixels, state, view_area, wait_idle, wait_until
+from helpers.web import (
+    WslinkClient,
+    app_server,
+    chromium_page,
+    grey_pixels,
+    separate_servers,
+    state,
+    view_area,
+    wait_idle,
+    wait_until,
+)
 from playwright.sync_api import expect
 
+from SynthPathologyLib.core.case import Case
 from SynthPathologyLib.io.brats import write_brats_case
 
 AXIAL = 0
@@ -187,3 +202,30 @@ def test_a_refused_click_leaves_the_views_where_they_were(page):
     assert "outside the" in state(page, "error")  # the image, or the brain
     page.wait_for_timeout(500)
     assert state(page, "seed_ras") == seed and state(page, "slice_xy_to_ras") == planes
+
+
+def test_each_user_gets_an_own_server_and_no_one_sees_another_s_upload(healthy_case, tmp_path):
+    """``--users u1,u2``: one server, link and data folder per user; u1's upload opens in u1's page
+    only, and u1's token does not open u2's server."""
+    case_folder = write_brats_case(healthy_case, tmp_path / "Phantom-healthy")
+    other = Case(dict(healthy_case.images), case_id="Other-007")
+    upload = sorted(str(p) for p in write_brats_case(other, tmp_path / "upload" / "Other-007").iterdir())
+    data = tmp_path / "data"
+    with separate_servers(["--case", str(case_folder), "--resolution", "2", "--data", str(data)], "user",
+                          ["u1", "u2"], tmp_path / "users.log") as (links, _):
+        u1, u2 = urlsplit(links["u1"]), urlsplit(links["u2"])
+        with pytest.raises(HTTPError, match="403"):  # u1's link does not open u2's server
+            urlopen(f"http://{u2.netloc}/?{u1.query}")
+        with chromium_page() as page:
+            page.goto(links["u1"])
+            wait_until(page, "s('case_id') === 'Phantom-healthy' && !s('busy')")
+            page.locator("input[type=file]").set_input_files(upload)
+            wait_until(page, "s('case_id') === 'Other-007' && !s('busy')")
+
+        async def case_shown_to_u2():
+            async with WslinkClient(links["u2"]) as client:
+                await client.hello()
+                return (await client.get_state())["case_id"]
+
+        assert asyncio.run(case_shown_to_u2()) == "Phantom-healthy", "u1's upload shows in u2's page"
+        assert sorted(p.name for p in data.iterdir()) == ["u1", "u2"]  # a data folder each
