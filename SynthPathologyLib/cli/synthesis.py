@@ -6,11 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
 
+from ..core.errors import SynthPathologyError
+from ..io.dataset_writer import Shard
 from ..lesions.existing import DEFAULT_GAP_MM
 from .options import (
     add_generator_options,
@@ -68,69 +73,33 @@ def _read(folder: Path, synthesizer, args: argparse.Namespace, **options):
     return read_brats_case(folder, contrasts=required, resample=args.resample, **options)
 
 
-def _prepare_beside_existing(synthesizer, case, gap_mm: float):
-    """The case prepared for an insertion, and its CSF (bool (z, y, x), probability above
-    ``CSF_LEVEL``): the lesion, its edema and its synthesis region stay ``gap_mm`` away from the
-    case's own lesions, whose voxels are thus left as they are."""
-    import SimpleITK as sitk
-
-    from ..lesions.sampling import CSF_LEVEL
-    from ..phantom.atlas import estimate_tissue_maps_with_priors
-
-    tissues = estimate_tissue_maps_with_priors(case.images["t1"], case.mask()) if "t1" in case.images else None
-    prepared = _away_from_label(synthesizer.prepare(case, None if tissues is None else tissues.wm), case.label, gap_mm)
-    csf = None if tissues is None else sitk.GetArrayViewFromImage(tissues.csf) > CSF_LEVEL
-    return prepared, csf
-
-
-def _away_from_label(prepared, label, gap_mm: float):
-    """``prepared`` with its mask (and brain) narrowed to the room ``gap_mm`` away from ``label``'s lesions."""
-    import SimpleITK as sitk
-
-    from ..lesions.existing import lesion_free_brain
-
-    room = lesion_free_brain(prepared.mask, label, gap_mm)
-    return replace(prepared, mask=room, brain=sitk.GetArrayViewFromImage(room) > 0)
-
-
 def _insert(synthesizer, prepared, lesion, args: argparse.Namespace, random_seed: int | None = None,
             described: dict | None = None):
-    """Synthesize ``lesion`` (a spec, or a label map on the case's grid described by ``described``)
-    into ``prepared``; with ``--mass-effect`` the case (contrasts, label, white matter) is first
-    warped away from the lesion's core, and provenance records the field."""
-    from ..lesions.mass_effect import apply_mass_effect, mass_effect_for, warp_map
-    from ..lesions.placement import generate_lesion
-    from ..lesions.spec import LesionSpec
+    """:func:`~SynthPathologyLib.synthesis.insertion.insert_lesion` with ``--mass-effect`` and ``--gap-mm``."""
+    from ..synthesis.insertion import insert_lesion
 
-    if not args.mass_effect:
-        result = synthesizer.synthesize(prepared, lesion, random_seed=random_seed)
-    else:
-        if isinstance(lesion, LesionSpec):
-            described, random_seed = lesion.to_dict(), lesion.random_seed
-            lesion = generate_lesion(lesion, prepared.case.reference, prepared.mask, prepared.white_matter)
-        effect = mass_effect_for(lesion, args.mass_effect, pathology=synthesizer.card.pathology)
-        warped = apply_mass_effect(prepared.case, effect)
-        pushed = _away_from_label(synthesizer.prepare(warped, warp_map(prepared.white_matter, effect)),
-                                  warped.label, args.gap_mm)
-        result = synthesizer.synthesize(pushed, lesion, random_seed=random_seed)
-        result.provenance["mass_effect"] = effect.to_dict()
-    if described is not None:
-        result.provenance["lesion"] = described
-    return result
+    return insert_lesion(synthesizer, prepared, lesion, random_seed=random_seed, mass_effect_mm=args.mass_effect,
+                         gap_mm=args.gap_mm, described=described)
 
 
 def _write(writer, result, args: argparse.Namespace, folder: Path, **extra) -> Path:
-    """Write ``result`` with ``--naming`` (default: the source case's) and its provenance plus ``extra``."""
+    """Write ``result`` with :func:`_output`'s naming and documents."""
+    return writer.write(result.case, *_output(result, args, folder, **extra))
+
+
+def _output(result, args: argparse.Namespace, folder: Path, **extra) -> tuple[str, dict[str, dict]]:
+    """The naming ``result`` is written with (``--naming``, default: the source case's) and its
+    documents: the provenance plus ``extra``."""
     from ..io.brats import naming_of
 
-    naming = args.naming or naming_of(folder)
-    return writer.write(result.case, naming, {"provenance.json": {**result.provenance, **extra}})
+    return args.naming or naming_of(folder), {"provenance.json": {**result.provenance, **extra}}
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from ..io.dataset_writer import DatasetWriter
     from ..lesions.existing import check_seed_clear
     from ..lesions.placement import kept_core
+    from ..synthesis.insertion import prepare_beside_existing
 
     synthesizer = _synthesizer(args)
     if args.label_from:
@@ -143,7 +112,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         if all(writer.done(i) for i in ids):
             return
         case = _read(folder, synthesizer, args)
-        prepared, _ = _prepare_beside_existing(synthesizer, case, args.gap_mm)
+        prepared, _ = prepare_beside_existing(synthesizer, case, args.gap_mm)
         check_seed_clear(spec.center_lps, prepared.mask, args.gap_mm)
         for variant, case_id in enumerate(ids):
             if writer.done(case_id):
@@ -169,6 +138,7 @@ def _synthesize_library_lesion(args: argparse.Namespace, synthesizer) -> int:
     from ..lesions.existing import check_seed_clear
     from ..lesions.library import read_library_label
     from ..lesions.placement import place_label_map
+    from ..synthesis.insertion import prepare_beside_existing
 
     pathology = synthesizer.card.pathology
     source = read_library_label(args.label_from, pathology)
@@ -179,7 +149,7 @@ def _synthesize_library_lesion(args: argparse.Namespace, synthesizer) -> int:
         ids = [f"{folder.name}-synth{variant:02d}" for variant in range(args.variants)]
         if all(writer.done(i) for i in ids):
             return
-        prepared, _ = _prepare_beside_existing(synthesizer, _read(folder, synthesizer, args), args.gap_mm)
+        prepared, _ = prepare_beside_existing(synthesizer, _read(folder, synthesizer, args), args.gap_mm)
         check_seed_clear(center, prepared.mask, args.gap_mm)
         label = place_label_map(source, prepared.case.reference, center, prepared.mask, scale=args.scale,
                                 orientation_deg=args.orientation, pathology=pathology)
@@ -214,44 +184,149 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
-    import zlib
-
-    import numpy as np
-
-    from ..core.errors import SynthPathologyError
+    """The dataset factory: ``--per-case`` lesions into each case of this run's ``--shard``, in
+    ``--workers`` processes. Each output case depends on ``--seed`` and its id alone, so shards and
+    workers write the files one serial run would."""
     from ..io.brats import require_brats_cases
     from ..io.dataset_writer import DatasetWriter
-    from ..lesions.library import library_files
 
-    synthesizer = _synthesizer(args)
     folders = require_brats_cases(args.data)
-    writer = DatasetWriter(args.out, "augment")
+    ids = {folder: [_augmented_id(folder, k) for k in range(args.per_case)] for folder in args.shard.select(folders)}
+    if not ids:
+        print(f"augment: shard {args.shard} holds no case: the dataset has {len(folders)} case(s)")
+        return 0
+    writer = DatasetWriter(args.out, "augment", args.shard.report_file,
+                           cases={case_id for variants in ids.values() for case_id in variants})
+    tasks = [(folder, todo) for folder, variants in ids.items()
+             if (todo := [k for k, case_id in enumerate(variants) if not writer.done(case_id)])]
     asked = tuple(args.diameter_range)
-    library = library_files(args.label_library) if args.label_library else None
+    with _augmenting(args, len(folders) > 1, len(tasks)) as augment:
+        for outcomes in tqdm(augment(tasks), total=len(tasks), desc="augment", unit="case",
+                             disable=len(folders) == 1):
+            for outcome in outcomes:
+                _record(writer, outcome, asked)
+    return writer.finish()
 
-    def work(folder: Path) -> None:
-        ids = [f"{folder.name}-aug{k:02d}" for k in range(args.per_case)]
-        todo = [(k, i) for k, i in enumerate(ids) if not writer.done(i)]
-        if not todo:
-            return
-        prepared, csf = _prepare_beside_existing(synthesizer, _read(folder, synthesizer, args), args.gap_mm)
-        for k, case_id in todo:
-            # One generator per output case: a resumed run draws the same lesions as an unbroken one.
-            rng = np.random.default_rng([args.seed, zlib.crc32(folder.name.encode()), k])
-            try:
-                if library:
-                    result, used = _synthesize_from_library(synthesizer, prepared, csf, rng, library, args), asked
-                else:
-                    result, used = _synthesize_somewhere(synthesizer, prepared, csf, rng, asked, args)
-            except SynthPathologyError as exc:
-                writer.skip(case_id, str(exc))
-                continue
-            result.case.case_id = case_id
-            _write(writer, result, args, folder, gap_mm=args.gap_mm, diameter_range_mm=list(used))
-            if used != asked:
-                writer.shrink(case_id, asked, float(np.mean(result.provenance["lesion"]["diameters_mm"])))
 
-    return _run_cases(folders, writer, work)
+def _augmented_id(folder: Path, k: int) -> str:
+    return f"{folder.name}-aug{k:02d}"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one output case (or of a whole input case, named by its folder): written, with
+    ``shrunk_to_mm`` the mean diameter of a lesion made smaller than asked; or not, and why (``problem``)."""
+
+    case_id: str
+    problem: str | None = None
+    shrunk_to_mm: float | None = None
+
+
+def _record(writer, outcome: _Outcome, asked: tuple[float, float]) -> None:
+    """Enter ``outcome`` in ``writer``'s report (its case folder, if any, is written already)."""
+    if outcome.problem is not None:
+        writer.skip(outcome.case_id, outcome.problem)
+        return
+    writer.record(outcome.case_id)
+    if outcome.shrunk_to_mm is not None:
+        writer.shrink(outcome.case_id, asked, outcome.shrunk_to_mm)
+
+
+_Task = tuple[Path, list[int]]  # an input case folder and the variants k of it to write
+
+
+class _Augmenter:
+    """Writes the augmented cases of one input case (:meth:`__call__`): the model (loaded once) and
+    the run's options. ``several``: the dataset has several cases, so a case that fails is reported
+    instead of ending the run."""
+
+    def __init__(self, args: argparse.Namespace, several: bool):
+        from ..lesions.library import library_files
+
+        self.args = args
+        self.several = several
+        self.synthesizer = _synthesizer(args)
+        self.asked = tuple(args.diameter_range)
+        self.library = library_files(args.label_library) if args.label_library else None
+
+    def __call__(self, task: _Task) -> list[_Outcome]:
+        from ..synthesis.insertion import prepare_beside_existing
+
+        folder, variants = task
+        outcomes = []
+        try:
+            prepared, csf = prepare_beside_existing(self.synthesizer, _read(folder, self.synthesizer, self.args),
+                                                    self.args.gap_mm)
+            for k in variants:
+                outcomes.append(self._variant(folder, prepared, csf, k))
+        except SynthPathologyError as exc:
+            if not self.several:
+                raise
+            outcomes.append(_Outcome(folder.name, problem=str(exc)))
+        return outcomes
+
+    def _variant(self, folder: Path, prepared, csf, k: int) -> _Outcome:
+        """Synthesize and write variant ``k`` of ``folder``'s case (``prepared``)."""
+        import zlib
+
+        import numpy as np
+
+        from ..io.dataset_writer import write_case_folder
+
+        case_id = _augmented_id(folder, k)
+        # A generator of its own per output case, from the seed and the case's name (a stable hash, not
+        # Python's salted one) alone: a resumed run, a shard and a worker draw the lesions one serial run does.
+        rng = np.random.default_rng([self.args.seed, zlib.crc32(folder.name.encode()), k])
+        try:
+            if self.library:
+                result, used = _synthesize_from_library(self.synthesizer, prepared, csf, rng, self.library,
+                                                        self.args), self.asked
+            else:
+                result, used = _synthesize_somewhere(self.synthesizer, prepared, csf, rng, self.asked, self.args)
+        except SynthPathologyError as exc:
+            return _Outcome(case_id, problem=str(exc))
+        result.case.case_id = case_id
+        write_case_folder(Path(self.args.out), result.case,
+                          *_output(result, self.args, folder, gap_mm=self.args.gap_mm, diameter_range_mm=list(used)))
+        shrunk = None if used == self.asked else float(np.mean(result.provenance["lesion"]["diameters_mm"]))
+        return _Outcome(case_id, shrunk_to_mm=shrunk)
+
+
+@contextmanager
+def _augmenting(args: argparse.Namespace, several: bool,
+                tasks: int) -> Iterator[Callable[[list[_Task]], Iterable[list[_Outcome]]]]:
+    """A map of :class:`_Augmenter` over tasks, outcomes in the tasks' order: in this process, or in
+    ``--workers`` processes with a model each. Either way each case is computed on one thread
+    (:mod:`SynthPathologyLib.core.processes`), so its bytes do not depend on the worker count."""
+    from ..core.processes import one_thread, process_pool
+
+    workers = min(args.workers, tasks)
+    if workers <= 1:
+        with one_thread():
+            yield partial(map, _Augmenter(args, several))
+        return
+    with process_pool(workers, _start_augment_worker, (args, several)) as pool:
+        yield partial(pool.map, _augment_in_worker)
+
+
+# This worker process's augmenter, or the error that building it raised.
+_WORKER: _Augmenter | SynthPathologyError | None = None
+
+
+def _start_augment_worker(args: argparse.Namespace, several: bool) -> None:
+    global _WORKER
+    try:
+        _WORKER = _Augmenter(args, several)
+    except SynthPathologyError as exc:
+        # Raised by the tasks, in the parent: a bad --model is the one-line error a serial run gives,
+        # where an initializer's error would only break the pool.
+        _WORKER = exc
+
+
+def _augment_in_worker(task: _Task) -> list[_Outcome]:
+    if isinstance(_WORKER, SynthPathologyError):
+        raise _WORKER
+    return _WORKER(task)
 
 
 def _synthesize_somewhere(synthesizer, prepared, csf, rng, diameter_range, args):
@@ -348,6 +423,14 @@ def _add_gap_option(parser: argparse.ArgumentParser) -> None:
                              f"labels are kept in the output segmentation (default {DEFAULT_GAP_MM:g})")
 
 
+def _shard(text: str) -> Shard:
+    """``--shard I/N`` (:meth:`Shard.parse`), refused in one line."""
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 _DATASET_OUT = ("output dataset folder: one case folder per output case (appearing whole), and report.json; "
                 "a re-run into it continues where it stopped")
 
@@ -399,6 +482,13 @@ def add_synthesis_commands(commands) -> None:
                               "2023 values), each placed at a plausible site with a random rotation and scale "
                               "0.8-1.2, instead of generating them (--diameter-range is then not used)")
     augment.add_argument("--seed", type=random_seed, default=0, help="random seed (default 0)")
+    augment.add_argument("--workers", type=positive_int, default=1,
+                         help="cases computed in parallel processes, each with its own copy of the model and one "
+                              "thread (default 1); the output does not depend on it")
+    augment.add_argument("--shard", type=_shard, default=Shard(), metavar="I/N",
+                         help="write only part I of N (0-based: 0/N to N-1/N) of the input cases, e.g. one task of "
+                              "a Slurm job array or a Kubernetes indexed Job; the N parts written into one --out "
+                              "are the dataset one run writes, and each keeps its own report-shard-I-of-N.json")
     _add_gap_option(augment)
     _add_mass_effect_option(augment)
     _add_model_options(augment)

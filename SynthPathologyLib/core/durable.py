@@ -46,10 +46,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> N
     fsync_directory(path.parent)
 
 
-def remove_partial_files(folder: Path) -> list[Path]:
+def remove_partial_files(folder: Path, name: str = "*") -> list[Path]:
     """Remove the temporary files that :func:`atomic_write_bytes` left in ``folder`` when its
-    process was killed mid-write; the removed paths."""
-    stale = [p for p in Path(folder).glob(f".*.*{PARTIAL_SUFFIX}") if p.is_file()]
+    process was killed mid-write (of the file ``name`` only, if given); the removed paths."""
+    stale = [p for p in Path(folder).glob(f".{name}.*{PARTIAL_SUFFIX}") if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

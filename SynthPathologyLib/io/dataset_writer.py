@@ -9,17 +9,25 @@ next run removes. A case whose folder exists is done: a re-run skips it (``resum
 ``report.json`` in the dataset folder lists what each run wrote, skipped (with the reason) and
 shrank (a lesion smaller than asked, to fit the brain); it is rewritten atomically after every
 case and kept across re-runs.
+
+Several runs may write into one dataset folder at the same time, each its own cases (a
+:class:`Shard` of the input cases each): each keeps its own report (:attr:`Shard.report_file`) and
+removes only its own cases' partial folders.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
+import time
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..core.case import Case
 from ..core.durable import atomic_write_bytes, fsync_directory, read_json, remove_partial_files
@@ -30,6 +38,40 @@ REPORT_FILE = "report.json"
 PARTIAL_PREFIX = ".partial-"
 # Exit status of a dataset command that wrote no case (user errors exit with 2).
 EXIT_NOTHING_WRITTEN = 1
+_SHARD = re.compile(r"(\d+)/(\d+)", re.ASCII)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` of ``count`` (0-based: 0/4 ... 3/4) of a dataset's input cases, for runs that
+    share a dataset across processes or machines: the cases at positions index, index + count, ...
+    of the sorted list, so the parts differ by one case at most and together are every case once."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """The shard written ``I/N``; ``ValueError`` (one line) unless 0 <= I < N."""
+        match = _SHARD.fullmatch(text.strip())
+        if not match or int(match[1]) >= int(match[2]):
+            raise ValueError(f"expected I/N, the 0-based part I of N parts (0 <= I < N, e.g. 0/4 to 3/4), got {text!r}")
+        return cls(int(match[1]), int(match[2]))
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def select(self, items: Sequence[T]) -> list[T]:
+        """This shard's part of ``items`` (the whole list for the one shard 0/1)."""
+        return list(items[self.index::self.count])
+
+    @property
+    def report_file(self) -> str:
+        """The report's file name: ``report.json``, or ``report-shard-I-of-N.json`` for one of
+        several shards (shards writing into one folder would otherwise replace each other's)."""
+        return REPORT_FILE if self.count == 1 else f"report-shard-{self.index}-of-{self.count}.json"
 
 
 @dataclass
@@ -52,26 +94,30 @@ class DatasetReport:
 
 
 class DatasetWriter:
-    """Writes case folders into the dataset folder ``out`` and keeps its ``report.json``.
+    """Writes case folders into the dataset folder ``out`` and keeps its report (``report_file``).
 
     Creating it makes ``out``, removes the hidden partial folders and files left by a killed run and reads the
     report of an earlier run into the same folder (its written cases are kept; its skips and
-    shrinks are retried, so only this run's are reported).
+    shrinks are retried, so only this run's are reported). ``cases``, when other runs write into
+    ``out`` at the same time: the ids this run writes, whose partial folders alone are its to remove.
     """
 
-    def __init__(self, out: str | Path, command: str):
+    def __init__(self, out: str | Path, command: str, report_file: str = REPORT_FILE,
+                 cases: Collection[str] | None = None):
         self.out = Path(out)
         if self.out.exists() and not self.out.is_dir():
             raise CaseError(f"{self.out}: exists and is not a folder (the output is a dataset folder)")
         self.out.mkdir(parents=True, exist_ok=True)
         for stale in self.out.glob(f"{PARTIAL_PREFIX}*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        remove_partial_files(self.out)  # a report being replaced when the run was killed
+            if cases is None or _partial_case_id(stale.name) in cases:
+                shutil.rmtree(stale, ignore_errors=True)
+        self.report_path = self.out / report_file
+        remove_partial_files(self.out, report_file)  # a report being replaced when the run was killed
         self.report = DatasetReport(command)
         self.written_now = 0
-        previous = self.out / REPORT_FILE
-        if previous.is_file():
-            earlier = read_json(previous, CaseError)
+        self.started = time.perf_counter()
+        if self.report_path.is_file():
+            earlier = read_json(self.report_path, CaseError)
             if isinstance(earlier, dict) and isinstance(earlier.get("written"), list):
                 self.report.written = [str(c) for c in earlier["written"] if (self.out / str(c)).is_dir()]
 
@@ -112,22 +158,30 @@ class DatasetWriter:
         self._save()
 
     def finish(self) -> int:
-        """Write the report, print a summary; the exit status: 0 when the dataset holds at least one
-        case, :data:`EXIT_NOTHING_WRITTEN` otherwise."""
+        """Write the report, print a summary (with the cases written per second since the writer
+        was made); the exit status: 0 when the dataset holds at least one case,
+        :data:`EXIT_NOTHING_WRITTEN` otherwise."""
         self._save()
         report = self.report
-        print(f"{report.command}: wrote {self.written_now} case(s) to {self.out}"
-              + (f" ({len(report.resumed)} already there)" if report.resumed else "")
+        seconds = time.perf_counter() - self.started
+        print(f"{report.command}: wrote {self.written_now} case(s) to {self.out} in {seconds:.1f} s "
+              f"({self.written_now / seconds:.2f} case/s)"
+              + (f", {len(report.resumed)} already there" if report.resumed else "")
               + (f", skipped {len(report.skipped)}" if report.skipped else "")
               + (f", shrank {len(report.shrunk)} lesion(s)" if report.shrunk else "")
-              + f"; details in {self.out / REPORT_FILE}")
+              + f"; details in {self.report_path}")
         if report.written or report.resumed:
             return 0
         print(f"{report.command}: no case was written", file=sys.stderr)
         return EXIT_NOTHING_WRITTEN
 
     def _save(self) -> None:
-        atomic_write_bytes(self.out / REPORT_FILE, (json.dumps(asdict(self.report), indent=2) + "\n").encode("utf-8"))
+        atomic_write_bytes(self.report_path, (json.dumps(asdict(self.report), indent=2) + "\n").encode("utf-8"))
+
+
+def _partial_case_id(name: str) -> str:
+    """The case id of a partial folder's name (``.partial-<id>-<hex>``, :func:`write_case_folder`)."""
+    return name[len(PARTIAL_PREFIX):].rpartition("-")[0]
 
 
 def write_case_folder(out: Path, case: Case, naming: str, documents: dict[str, dict] | None = None) -> Path:
