@@ -52,9 +52,11 @@ class SynthPathology(ScriptedLoadableModule):
         self.parent.helpText = (
             "Place and scale a lesion seed (a Markups ROI) on a loaded brain; a 3D Pix2Pix generator "
             "paints a glioma (necrotic core, enhancing rim, edema) into T1, T1c, T2 and FLAIR around it. "
-            "Only voxels near the lesion change. The synthetic volumes are shown over the originals and "
-            "can be saved as a BraTS case folder with the label and provenance. The default model is "
-            "trained on simulated (phantom) data; see the project README for training on BraTS."
+            "A library lesion (a real segmentation file) can be placed at the seed instead, and a mass "
+            "effect can push the surrounding tissue away. Only voxels near the lesion (and within the mass "
+            "effect's reach) change. The synthetic volumes are shown over the originals and can be saved "
+            "as a BraTS case folder with the label and provenance. The default model is trained on "
+            "simulated (phantom) data; see the project README for training on BraTS."
         )
         self.parent.acknowledgementText = "Built on 3D Slicer, MONAI, SimpleITK and the MNI152 template (via nilearn)."
         slicer.app.connect("startupCompleted()", registerSampleData)
@@ -91,6 +93,10 @@ class SynthPathologyParameterNode:
     necrosisFraction: Annotated[float, WithinRange(0.0, 0.9)] = 0.3
     rimThicknessMm: Annotated[float, WithinRange(1.0, 10.0)] = 3.0
     irregularity: Annotated[float, WithinRange(0.0, 1.0)] = 0.7  # Composition.irregularity
+    massEffectMm: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
+    # A segmentation file whose lesion is placed at the seed; empty (Path(), shown as ".") means the
+    # parametric lesion. ctkPathLineEdit binds to Path parameters only, so no None here.
+    libraryLesion: Path = Path()
     randomSeed: Annotated[int, WithinRange(0, 1_000_000)] = 0
     variants: Annotated[int, WithinRange(1, 50)] = 1
     modelPath: str = ""
@@ -281,8 +287,12 @@ def _describe(provenance: dict) -> str:
 
     done = "Lesion synthesized" if provenance["operation"] == "insert" else "Lesion replaced by pseudo-healthy tissue"
     used = ", ".join(contrast_title(c) for c in provenance["contrasts"])
-    return (f"{done} from {used} (random seed {provenance['random_seed']}, model {provenance['model_id']}, "
-            f"{provenance['device']}).")
+    lesion = provenance.get("lesion")  # a dict for an insertion, a text for a removal
+    library = lesion.get("library") if isinstance(lesion, dict) else None
+    shape = f", library lesion {library['source']}" if library else ""
+    pushed = f", mass effect {provenance['mass_effect']['displacement_mm']:g} mm" if "mass_effect" in provenance else ""
+    return (f"{done} from {used} (random seed {provenance['random_seed']}{shape}{pushed}, "
+            f"model {provenance['model_id']}, {provenance['device']}).")
 
 
 class SynthPathologyLogic(ScriptedLoadableModuleLogic):
@@ -359,7 +369,7 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
                 "opacity": params.opacity, "session": self.session()}
 
     def _lesionOptions(self, params) -> dict:
-        """:meth:`_options` and the lesion's composition."""
+        """:meth:`_options`, the lesion's composition (or library file) and its mass effect."""
         from SynthPathologyLib.lesions.spec import Composition
 
         composition = Composition(
@@ -368,7 +378,9 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
             rim_thickness_mm=params.rimThicknessMm,
             irregularity=params.irregularity,
         )
-        return {**self._options(params), "composition": composition}
+        library = None if params.libraryLesion == Path() else params.libraryLesion
+        return {**self._options(params), "composition": composition, "mass_effect_mm": params.massEffectMm,
+                "library_lesion": library}
 
     def generate(self, params):
         """A job (not started) that synthesizes at the seed with the parameter node's settings; its
@@ -410,7 +422,7 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
 
 
 class SynthPathologyTest(ScriptedLoadableModuleTest):
-    """The whole workflow on the default brain: load, seed, generate, rerun, save, remove."""
+    """The whole workflow on the default brain: load, seed, generate, rerun with mass effect, save, remove."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -435,8 +447,11 @@ class SynthPathologyTest(ScriptedLoadableModuleTest):
         self.assertGreater(slicer.util.arrayFromSegmentBinaryLabelmap(result.segmentation_node, "ET", nodes["t1"]).sum(), 0)
         count = slicer.mrmlScene.GetNumberOfNodes()
         params.randomSeed = 1
-        self._finish(logic.generate(params))
+        params.massEffectMm = 3.0
+        (pushed,) = self._finish(logic.generate(params))
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
+        self.assertEqual(pushed.provenance["mass_effect"]["displacement_mm"], 3.0)
+        params.massEffectMm = 0.0
 
         params.outputDirectory = Path(tempfile.mkdtemp(prefix="SynthPathologyTest-"))
         params.variants = 2

@@ -27,9 +27,9 @@ def cmd_app(args: argparse.Namespace) -> int:
     users = _ids(args.user, args.users, "user")
     if (args.reading is None) != (not readers):
         raise SynthPathologyError("--reading goes with --reader ID (or --readers A,B,C): give both or neither")
-    if args.reading is not None and (args.case is not None or users):
-        raise SynthPathologyError("--case and --user(s) are for lesion mode; reading mode shows the study's cases "
-                                  "to --reader(s)")
+    if args.reading is not None and (args.case is not None or args.label_library is not None or users):
+        raise SynthPathologyError("--case, --label-library and --user(s) are for lesion mode; reading mode shows the "
+                                  "study's cases to --reader(s)")
     for user in users:
         if not USER_ID.fullmatch(user):
             raise SynthPathologyError(f"user id {user!r}: use letters, digits, '_', '-' or '.' (at most 64)")
@@ -48,7 +48,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     keep_freed_memory()  # whole-volume buffers are reused from click to click
     identity = (readers or users or ["user"])[0]
     options = AppOptions(host=args.host, port=args.port, data_dir=args.data, resolution_mm=float(args.resolution),
-                         model=args.model, device=args.device,
+                         model=args.model, device=args.device, label_library=args.label_library,
                          limits=UploadLimits(max_file_mb=args.max_upload_mb, max_decoded_mb=args.max_decoded_mb),
                          token=os.environ.pop(TOKEN_ENVIRONMENT, None), identity=identity)
     if readers:
@@ -96,7 +96,7 @@ def _lesion_arguments(args: argparse.Namespace):
     """A lesion-mode user's server's arguments (a bad --case fails in every child alike)."""
     passed = ["--max-upload-mb", str(args.max_upload_mb), "--max-decoded-mb", str(args.max_decoded_mb),
               "--device", args.device]
-    for option, value in (("--case", args.case), ("--model", args.model)):
+    for option, value in (("--case", args.case), ("--model", args.model), ("--label-library", args.label_library)):
         if value is not None:
             passed += [option, str(value)]
     return lambda user: [*passed, *_data_option(args, user), "--user", user]
@@ -170,6 +170,10 @@ def add_app_command(commands: argparse._SubParsersAction) -> None:
     app.add_argument("--data", type=Path, metavar="DIR",
                      help="the app's data folder for uploads and downloads (default: a temporary folder); with "
                           "--readers or --users each server gets DIR/ID")
+    app.add_argument("--label-library", type=Path, metavar="DIR",
+                     help="lesion mode: a folder of segmentations (any grid; BraTS 2021 or 2023 values); the page "
+                          "then offers each file's lesion, by name, instead of the parametric one, placed at the "
+                          "seed and scaled to its size")
     app.add_argument("--resolution", type=int, choices=(1, 2), default=1,
                      help="voxel size of the default brain in mm (default 1; 2 starts faster)")
     app.add_argument("--max-upload-mb", type=float, default=64.0, help="largest uploaded file in MB (default 64)")

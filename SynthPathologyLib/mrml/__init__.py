@@ -7,8 +7,8 @@ Every function takes the scene (or its nodes) as an argument; nothing here uses 
 - :mod:`.volumes`: scalar volume nodes <-> SimpleITK images (exact IJK-to-RAS geometry);
 - :mod:`.segmentation`: label maps <-> segmentation nodes with the pathology's segments;
 - :mod:`.lesion`: Markups seed -> LesionSpec, volume nodes -> Case, saving a BraTS case;
-- :mod:`.synthesis`: :func:`synthesize_in_scene` and :func:`remove_lesion_in_scene`, and the same
-  work as steps for a job;
+- :mod:`.synthesis`: :func:`synthesize_in_scene` (a parametric or library lesion, with or without
+  mass effect) and :func:`remove_lesion_in_scene`, and the same work as steps for a job;
 - :mod:`.jobs`: :class:`SceneJob`, long work computed in a worker thread and applied to the scene
   on the main thread, with progress and cancel.
 """
@@ -23,6 +23,7 @@ from .lesion import (
 )
 from .scene import create_headless_scene, load_scene_bundle, save_scene_bundle, show_overlay
 from .synthesis import (
+    LibraryLesion,
     case_preparation,
     removal_step,
     remove_lesion_in_scene,
@@ -35,6 +36,7 @@ from .volumes import load_volume_node, sitk_to_volume_node, volume_node_to_sitk
 
 __all__ = [
     "JobState",
+    "LibraryLesion",
     "SceneJob",
     "SceneResult",
     "Step",

@@ -6,6 +6,10 @@ Markups seed, runs the :class:`~SynthPathologyLib.synthesis.synthesizer.Synthesi
 back as "<source name> (synthetic)" volume nodes, a lesion segmentation node and a slice-view
 overlay. Output nodes carry roles, so a rerun replaces them instead of adding new ones.
 
+The lesion is parametric (the seed's :class:`~SynthPathologyLib.lesions.spec.LesionSpec`) or a
+:class:`LibraryLesion`, a real segmentation placed at the seed; either may push the tissue around it
+away (``mass_effect_mm``, :func:`~SynthPathologyLib.synthesis.insertion.insert_lesion`).
+
 Interactive use regenerates many times on the same volumes: the loaded model and the prepared
 case (mask, normalization, white-matter map) are kept in the caller's
 :class:`~SynthPathologyLib.synthesis.session.SynthesisSession` and reused while the input nodes'
@@ -17,14 +21,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from functools import partial
+from dataclasses import asdict, dataclass, replace
+from functools import cache, cached_property, partial
 from pathlib import Path
 
+import numpy as np
+import SimpleITK as sitk
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.errors import SynthPathologyError
+from ..lesions.library import LibraryPlacement, read_library_label
+from ..lesions.placement import place_label_map
 from ..lesions.spec import Composition, LesionSpec
+from ..pathologies import get_pathology
+from ..synthesis.insertion import insert_lesion
 from ..synthesis.session import SynthesisSession
 from ..synthesis.synthesizer import PreparedCase, SynthesisResult, Synthesizer
 from .jobs import Step
@@ -65,7 +75,12 @@ def synthesize_in_scene(
         random_seed: seeds the lesion shape and the generator's noise: another seed, another variant.
         model: a :class:`Synthesizer`, a model folder, or None for the pathology's default model.
         diameter_mm: tumor-core diameter (mm) of a point seed.
-        composition: necrosis / enhancing / edema proportions.
+        composition: necrosis / enhancing / edema proportions (of a parametric lesion).
+        mass_effect_mm: push the tissue around the lesion this far (mm) at the core's edge, fading
+            to nothing within the reach (:mod:`~SynthPathologyLib.lesions.mass_effect`); 0: none.
+        library_lesion: a segmentation file of a label library (or a :class:`LibraryLesion` read
+            already) to place at the seed instead of the parametric lesion (see
+            :func:`place_at_seed`); None: the parametric one.
         brain_mask_node: brain mask volume node on the volumes' grid; default: voxels non-zero in any
             volume.
         device: "auto", "cpu" or "cuda[:N]" (for a model given as a folder or None).
@@ -75,8 +90,10 @@ def synthesize_in_scene(
 
     Returns:
         :class:`SceneResult` with ``volume_nodes`` (contrast -> "<source> (synthetic)" node),
-        ``segmentation_node`` (the lesion, pathology's segment names and colors), the spec, the
-        label map and the provenance.
+        ``segmentation_node`` (the lesion, pathology's segment names and colors), the seed's spec
+        (for a library lesion: where and how large it was asked), the label map and the provenance
+        (``provenance["lesion"]["library"]`` names the library file, ``provenance["mass_effect"]``
+        is the field).
 
     Raises:
         SynthPathologyError and subclasses: bad seed, volumes, model or placement; the scene is
@@ -96,6 +113,8 @@ def synthesis_steps(
     *,
     diameter_mm: float | None = None,
     composition: Composition = Composition(),
+    mass_effect_mm: float = 0.0,
+    library_lesion: str | os.PathLike | LibraryLesion | None = None,
     brain_mask_node=None,
     device: str = "auto",
     opacity: float = 1.0,
@@ -103,7 +122,10 @@ def synthesis_steps(
 ) -> list[Step[SynthesisResult]]:
     """:func:`synthesize_in_scene` as one :class:`~.jobs.Step` per random seed (variants at one
     seed node); each step's result is its :class:`SceneResult`. The seed and the volumes' voxels
-    are read now (main thread); the case is prepared once, by the first step's compute."""
+    are read now (main thread); the case is prepared, and a library file read, once, by the first
+    step's compute."""
+    if not mass_effect_mm >= 0:
+        raise SynthPathologyError(f"mass effect must be >= 0 mm, got {mass_effect_mm}")
     session = session if session is not None else SynthesisSession()
     synthesizer = session.synthesizer(model, pathology, device)
     specs = [
@@ -112,15 +134,89 @@ def synthesis_steps(
         for seed in random_seeds
     ]
     prepare = case_preparation(session, synthesizer, volume_nodes, brain_mask_node, pathology)
+    library = _library_reader(library_lesion, pathology)
     return [
-        Step(partial(_synthesize, synthesizer, prepare, spec),
+        Step(partial(_synthesize, synthesizer, prepare, spec, library, mass_effect_mm),
              partial(_show_result, scene, volume_nodes, spec=spec, pathology=pathology, opacity=opacity))
         for spec in specs
     ]
 
 
-def _synthesize(synthesizer: Synthesizer, prepare: Callable[[], PreparedCase], spec: LesionSpec) -> SynthesisResult:
-    return synthesizer.synthesize(prepare(), spec)
+def _synthesize(synthesizer: Synthesizer, prepare: Callable[[], PreparedCase], spec: LesionSpec,
+                library: Callable[[], LibraryLesion] | None, mass_effect_mm: float) -> SynthesisResult:
+    prepared = prepare()
+    if library is None:
+        return insert_lesion(synthesizer, prepared, spec, mass_effect_mm=mass_effect_mm)
+    label, described = place_at_seed(library(), spec, prepared)
+    return insert_lesion(synthesizer, prepared, label, random_seed=spec.random_seed, mass_effect_mm=mass_effect_mm,
+                         described=described)
+
+
+@dataclass(frozen=True)
+class LibraryLesion:
+    """A lesion of a label library, read once: what :func:`synthesis_steps` places at a seed.
+
+    Attributes:
+        name: what provenance and the web page call it: the file's name (or its path inside the
+            library), never a server path.
+        label: its label map, in the pathology's internal values, on its own grid.
+        pathology: the pathology of ``label``.
+    """
+
+    name: str
+    label: sitk.Image
+    pathology: str = "glioma"
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, pathology: str = "glioma", name: str | None = None) -> LibraryLesion:
+        """The segmentation file ``path`` (BraTS 2021 or 2023 values, any grid), called ``name``
+        (default: the file's name).
+
+        Raises:
+            CaseError: unreadable, values of neither convention, no tumour core, too large.
+        """
+        return cls(name or Path(path).name, read_library_label(path, pathology), pathology)
+
+    @cached_property
+    def core_mm3(self) -> float:
+        """Volume of its tumour core (mm^3)."""
+        core = np.isin(sitk.GetArrayViewFromImage(self.label), get_pathology(self.pathology).core_values)
+        return float(np.count_nonzero(core) * np.prod(self.label.GetSpacing()))
+
+
+def place_at_seed(lesion: LibraryLesion, spec: LesionSpec, prepared: PreparedCase) -> tuple[sitk.Image, dict]:
+    """``lesion`` on ``prepared``'s grid, clipped to its brain, with its core centroid at the seed
+    (``spec.center_lps``, LPS mm), and its provenance record (as ``synthpathology augment`` writes it).
+
+    Scaled uniformly so that its core volume is the seed's (the ellipsoid of ``spec``'s diameters):
+    the seed's size still sets the lesion's, and the library shape is kept, never stretched. Rotated
+    by angles about x, y, z drawn from ``spec.random_seed``, so another random seed (the next
+    variant) gives another rotation; the seed's own rotation is not used.
+
+    Raises:
+        LesionPlacementError: the seed is outside the brain, or the lesion does not fit there.
+    """
+    scale = (spec.core_volume_mm3() / lesion.core_mm3) ** (1 / 3)
+    orientation = tuple(float(a) for a in np.random.default_rng(spec.random_seed).uniform(0.0, 360.0, 3))
+    placed = place_label_map(lesion.label, prepared.case.reference, spec.center_lps, prepared.mask, scale=scale,
+                             orientation_deg=orientation, pathology=lesion.pathology)
+    core = np.isin(sitk.GetArrayViewFromImage(placed), get_pathology(lesion.pathology).core_values)
+    kept = np.count_nonzero(core) * float(np.prod(placed.GetSpacing())) / spec.core_volume_mm3()
+    placement = LibraryPlacement(lesion.name, tuple(float(v) for v in spec.center_lps), orientation,
+                                 round(scale, 4), round(kept, 3))
+    return placed, {"library": asdict(placement)}
+
+
+def _library_reader(library_lesion: str | os.PathLike | LibraryLesion | None,
+                    pathology: str) -> Callable[[], LibraryLesion] | None:
+    """The library lesion as work for the steps' compute: a file is read by the first step that
+    needs it (in the worker thread: a segmentation takes a fraction of a second) and kept for the
+    others."""
+    if library_lesion is None:
+        return None
+    if isinstance(library_lesion, LibraryLesion):
+        return lambda: library_lesion
+    return cache(partial(LibraryLesion.read, library_lesion, pathology))
 
 
 def remove_lesion_in_scene(scene, volume_nodes: Mapping[str, object], segmentation_node, *args,

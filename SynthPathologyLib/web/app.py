@@ -47,6 +47,8 @@ class AppOptions:
             temporary folder removed at exit.
         resolution_mm: voxel size (mm) of the default brain (1, or 2 for a faster start).
         model, device: synthesizer model folder (None: the shipped one) and device.
+        label_library: folder of segmentations whose lesions the page may place instead of the
+            parametric one (lesion mode); None: the parametric lesion only.
         limits: upload limits.
         token: the access token (None: a fresh random one); identity: who it stands for.
     """
@@ -57,6 +59,7 @@ class AppOptions:
     resolution_mm: float = 1.0
     model: str | None = None
     device: str = "auto"
+    label_library: Path | None = None
     limits: UploadLimits = field(default_factory=UploadLimits)
     token: str | None = None
     identity: str = "user"
@@ -151,15 +154,21 @@ def _data_folder(options: AppOptions) -> tuple[DataFolder, tempfile.TemporaryDir
 
 
 def create_lesion_app(options: AppOptions, case: Case | None = None) -> WebApp:
-    """Lesion mode on ``case`` (None: the default brain, built once the server runs)."""
-    from .lesion_panel import lesion_panel
-    from .lesion_workflow import LesionWorkflow
+    """Lesion mode on ``case`` (None: the default brain, built once the server runs).
 
+    Raises:
+        CaseError: ``options.label_library`` is not a folder of segmentation files.
+    """
+    from .lesion_panel import lesion_panel
+    from .lesion_workflow import LesionWorkflow, library_lesions
+
+    library = library_lesions(options.label_library)  # a bad folder fails here, before the server starts
     access = options.access()
     server, slicer_app, layout_manager = _slicer_server("synthpathology-lesion", access)
     data, temporary = _data_folder(options)
     workflow = LesionWorkflow(server, slicer_app, data, options.limits, case=case,
-                              resolution_mm=options.resolution_mm, model=options.model, device=options.device)
+                              resolution_mm=options.resolution_mm, model=options.model, device=options.device,
+                              library=library)
     _guard(server, workflow.schema, options.limits)
     build_page(server, layout_manager, "SynthPathology", lambda: lesion_panel(options.limits, server.controller))
     return WebApp(server, slicer_app, layout_manager, data, options, access, workflow, temporary)

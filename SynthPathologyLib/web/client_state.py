@@ -30,6 +30,7 @@ REFUSED_METHODS = ("application.exit", "application.exit.later")
 """wslink methods a page never needs: a client must not stop the server."""
 
 _INTEGER = re.compile(r"^[+-]?\d{1,12}$")
+MAX_LISTED_CHOICES = 6
 
 
 class StateRefused(SynthPathologyError):
@@ -72,7 +73,7 @@ class Field:
         if not isinstance(value, str) or len(value) > self.max_chars:
             raise self._refuse(value, f"must be text of at most {self.max_chars} characters")
         if self.choices is not None and value not in self._choices():
-            raise self._refuse(value, f"must be one of {', '.join(map(str, self._choices()))}")
+            raise self._refuse(value, f"must be one of {_listed(self._choices())}")
         return value
 
     def _choices(self) -> tuple:
@@ -96,6 +97,13 @@ class Field:
     def _refuse(self, value: object, why: str) -> StateRefused:
         shown = repr(value) if not isinstance(value, str) or len(value) < 40 else repr(value[:37] + "...")
         return StateRefused(f"{self.label} {why}, got {shown}")
+
+
+def _listed(choices: tuple, shown: int = MAX_LISTED_CHOICES) -> str:
+    """``choices`` for a one-line message: the first ``shown`` of a long list (a label library may
+    hold hundreds of files), and how many there are."""
+    listed = ", ".join(map(str, choices[:shown]))
+    return listed if len(choices) <= shown else f"{listed}... ({len(choices)} in all)"
 
 
 def _plain(number: float) -> str:

@@ -1,4 +1,5 @@
-"""Lesion mode's side panel: case, seed, size, composition, variant, generate, display, download.
+"""Lesion mode's side panel: case, seed, size, lesion shape and mass effect, composition, variant,
+generate, display, download.
 
 Widgets only: each is bound to a state name or controller action of :mod:`.lesion_workflow`.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from .lesion_state import SENT_WITH_CLICKS, SLIDERS
+from .lesion_state import PARAMETRIC, SENT_WITH_CLICKS, SLIDERS
 from .tasks import click_with_state
 from .uploads import UPLOAD_SUFFIXES, UploadLimits
 
@@ -66,11 +67,18 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
     _slider("diameter_ap")
     _slider("diameter_si")
 
+    _section("Lesion")
+    library_chosen = f"lesion_shape !== '{PARAMETRIC}'"
+    # Only with --label-library: the list then holds the library's files besides "Parametric".
+    v3.VSelect(v_model=("lesion_shape",), items=("lesion_shapes",), label="Lesion shape", density="compact",
+               hide_details=True, v_if=("lesion_shapes.length > 1",), classes="my-1 lesion-shape")
+    html.Div("A library lesion: placed at the seed, scaled to its size, turned by the random seed",
+             v_if=(library_chosen,), classes="text-caption")
+    _slider("mass_effect_mm")
+
     _section("Composition")
-    _slider("edema_mm")
-    _slider("necrosis")
-    _slider("rim_mm")
-    _slider("irregularity")
+    for name in ("edema_mm", "necrosis", "rim_mm", "irregularity"):
+        _slider(name, disabled=(library_chosen,))  # a library lesion has its own
 
     _section("Generate")
     with html.Div(classes="d-flex align-center ga-2"):

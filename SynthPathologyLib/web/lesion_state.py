@@ -3,6 +3,8 @@ set (with their types and ranges, checked on the server: see :mod:`.client_state
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..cli.options import MAX_RANDOM_SEED
 from ..lesions.spec import Composition
 from .client_state import PAGE_FIELDS, Field, Schema
@@ -17,11 +19,17 @@ SLIDERS = {  # name: (label, low, high, step); the page's sliders and the server
     "necrosis": ("Necrosis", 0, 0.9, 0.05),
     "rim_mm": ("Rim (mm)", 1, 10, 0.5),
     "irregularity": ("Irregular", 0, 1, 0.05),
+    "mass_effect_mm": ("Mass effect (mm)", 0, 10, 0.5),
     "opacity": ("Opacity", 0, 1, 0.05),
 }
 
+PARAMETRIC = "parametric"
+"""The lesion shape generated from the seed and the composition; the other shapes are library
+files, named by their path inside the library folder."""
+
 # What Generate, Next variant and Remove send with the click (see tasks.click_with_state).
-SENT_WITH_CLICKS = (*DIAMETER_KEYS, "edema_mm", "necrosis", "rim_mm", "irregularity", "random_seed")
+SENT_WITH_CLICKS = (*DIAMETER_KEYS, "edema_mm", "necrosis", "rim_mm", "irregularity", "mass_effect_mm",
+                    "lesion_shape", "random_seed")
 
 STATE_DEFAULTS = {
     "case_id": "",
@@ -33,6 +41,9 @@ STATE_DEFAULTS = {
     "necrosis": Composition.necrosis_fraction,
     "rim_mm": Composition.rim_thickness_mm,
     "irregularity": Composition.irregularity,
+    "mass_effect_mm": 0.0,  # push of the tissue at the core's edge
+    "lesion_shape": PARAMETRIC,  # or the name of a library file
+    "lesion_shapes": [],  # [{"value": "parametric", "title": "Parametric"}, ...]: see lesion_shapes()
     "random_seed": 0,
     "placing": True,  # clicks place the seed (else the ROI handles resize it)
     "auto_generate": True,  # generate after every placement click
@@ -49,9 +60,17 @@ STATE_DEFAULTS = {
     "result_id": 0,  # counts results shown: page scripts wait on it
 }
 
-def lesion_schema(state) -> Schema:
-    """The names lesion mode's page may set; the contrast must be one of the shown case's."""
+
+def lesion_shapes(library: Iterable[str] = ()) -> list[dict]:
+    """The page's lesion-shape choices: the parametric lesion, then each library file by name."""
+    return [{"value": PARAMETRIC, "title": "Parametric"}, *({"value": name, "title": name} for name in library)]
+
+
+def lesion_schema(state, library: Iterable[str] = ()) -> Schema:
+    """The names lesion mode's page may set; the contrast must be one of the shown case's, the lesion
+    shape parametric or one of the ``library`` names (the page never sends a path)."""
     schema = {name: Field(label, float, low, high) for name, (label, low, high, _) in SLIDERS.items()}
+    schema["lesion_shape"] = Field("Lesion shape", str, choices=(PARAMETRIC, *library))
     schema["random_seed"] = Field("Random seed", int, 0, MAX_RANDOM_SEED)
     for name, label in (("placing", "Placing"), ("auto_generate", "Generate on every click"),
                         ("show_synthetic", "Original/Synthetic")):

@@ -1,7 +1,8 @@
 """Lesion mode's behaviour: the page's state and actions wired to the MRML bridge.
 
 Every action calls the same :mod:`SynthPathologyLib.mrml` functions as the desktop module:
-:func:`~SynthPathologyLib.mrml.synthesize_in_scene` (with the workflow's
+:func:`~SynthPathologyLib.mrml.synthesize_in_scene` (a parametric lesion or one of the label library
+given with ``--label-library``, with the chosen mass effect; with the workflow's
 :class:`~SynthPathologyLib.synthesis.session.SynthesisSession`, which keeps the model and the prepared
 case, so regenerating after moving the seed is fast), :func:`~SynthPathologyLib.mrml.remove_lesion_in_scene`,
 :func:`~SynthPathologyLib.mrml.show_overlay` and, for downloads,
@@ -12,16 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from trame_server.utils.asynchronous import create_task
 from vtkmodules.vtkCommonCore import vtkCommand
 
 from ..core.case import Case
 from ..core.errors import SynthPathologyError
+from ..lesions.library import library_files
 from ..lesions.spec import Composition
-from ..mrml import SceneResult, case_preparation, remove_lesion_in_scene, show_overlay, synthesize_in_scene
+from ..mrml import (
+    LibraryLesion,
+    SceneResult,
+    case_preparation,
+    remove_lesion_in_scene,
+    show_overlay,
+    synthesize_in_scene,
+)
 from ..pathologies import contrast_title
 from ..phantom.generator import default_brain_case
 from ..synthesis.session import SynthesisSession
@@ -29,7 +39,15 @@ from ..synthesis.synthesizer import Synthesizer
 from .case_nodes import CaseNodes, put_case_in_scene
 from .client_state import StateRefused, take_checked
 from .downloads import brats_case_zip, download_case_id
-from .lesion_state import DIAMETER_KEYS, MAX_RANDOM_SEED, SENT_WITH_CLICKS, STATE_DEFAULTS, lesion_schema
+from .lesion_state import (
+    DIAMETER_KEYS,
+    MAX_RANDOM_SEED,
+    PARAMETRIC,
+    SENT_WITH_CLICKS,
+    STATE_DEFAULTS,
+    lesion_schema,
+    lesion_shapes,
+)
 from .seed import SeedPlacer
 from .tasks import in_background, reported_task, show_error
 from .uploads import DataFolder, UploadError, UploadLimits, UploadReceiver, read_uploaded_case, store_upload
@@ -40,6 +58,20 @@ PATHOLOGY = "glioma"
 FRAME_TO_PAGE_S = 0.3
 RENDER_TIMEOUT_S = 2.0
 UPLOAD_IDLE_S = 60.0  # an upload whose next group of files takes longer is dropped
+
+
+def library_lesions(folder: str | Path | None) -> dict[str, Path]:
+    """name -> file of each segmentation in the label library ``folder`` (:func:`library_files`),
+    named by its path inside the folder ('/'-separated): what the page lists and sends back, never a
+    server path. Empty without a folder.
+
+    Raises:
+        CaseError: ``folder`` is not a folder or holds no segmentation file.
+    """
+    if folder is None:
+        return {}
+    root = Path(folder).resolve()
+    return {path.relative_to(root).as_posix(): path for path in library_files(root)}
 
 
 async def _render_and_wait(view) -> None:
@@ -68,13 +100,15 @@ class LesionWorkflow:
         limits: upload limits.
         case: the case to open, or None for the default brain at ``resolution_mm``.
         model, device: model folder (None: the shipped one) and device of the synthesizer.
+        library: the label library the page may choose lesions from (:func:`library_lesions`).
 
     Attributes:
         session: the loaded model and the prepared case, kept between actions.
     """
 
     def __init__(self, server, slicer_app, data: DataFolder, limits: UploadLimits, *, case: Case | None = None,
-                 resolution_mm: float = 1.0, model: str | None = None, device: str = "auto"):
+                 resolution_mm: float = 1.0, model: str | None = None, device: str = "auto",
+                 library: Mapping[str, Path] | None = None):
         self.server = server
         self.state = server.state
         self.slicer_app = slicer_app
@@ -96,8 +130,10 @@ class LesionWorkflow:
         self._clicked_at: tuple[float, float, float] | None = None  # seed the next generation places
         self._first_view = None  # the view that renders first after a generation
         self._result_seed = 0
-        self.state.update(STATE_DEFAULTS)
-        self.schema = lesion_schema(self.state)
+        self.library = dict(library or {})
+        self._library_lesion: LibraryLesion | None = None  # the last one chosen, read once
+        self.state.update(STATE_DEFAULTS, lesion_shapes=lesion_shapes(self.library))
+        self.schema = lesion_schema(self.state, self.library)
         self.seed = SeedPlacer(self.scene, slicer_app.view_manager.get_slice_views(),
                                on_click=self._on_click, on_changed=self._on_seed_changed)
         self._bind()
@@ -215,6 +251,16 @@ class LesionWorkflow:
     def _random_seed(self) -> int:
         return int(self.state.random_seed)  # a whole number in range: checked as it came in
 
+    def _chosen_library_lesion(self) -> LibraryLesion | None:
+        """The library lesion the page chose (read on its first use), or None for the parametric one.
+        The name is one of the library's: checked as it came in."""
+        name = self.state.lesion_shape
+        if name == PARAMETRIC:
+            return None
+        if self._library_lesion is None or self._library_lesion.name != name:
+            self._library_lesion = LibraryLesion.read(self.library[name], PATHOLOGY, name)
+        return self._library_lesion
+
     async def generate(self) -> None:
         """Paint the lesion the seed asks for (first placing the seed at the last click, if any);
         clicks during a run make it run once more at the end with the latest seed."""
@@ -265,7 +311,8 @@ class LesionWorkflow:
             started = time.perf_counter()
             self.result = synthesize_in_scene(
                 self.scene, case.volume_nodes, self.seed.node, PATHOLOGY, self._random_seed(),
-                self._synthesizer(), composition=self._composition(), brain_mask_node=case.brain_mask_node,
+                self._synthesizer(), composition=self._composition(), mass_effect_mm=float(self.state.mass_effect_mm),
+                library_lesion=self._chosen_library_lesion(), brain_mask_node=case.brain_mask_node,
                 opacity=float(self.state.opacity), session=self.session,
             )
         except BaseException:

@@ -1,14 +1,19 @@
 """What a page may set, checked on the server (without a browser): whole numbers stay whole, numbers
-stay finite and in range, unknown and framework names are ignored; the command line refuses the
-same bad random seed with one line."""
+stay finite and in range, a lesion shape is a library name and never a path, unknown and framework
+names are ignored; the command line refuses the same bad random seed with one line."""
 
 from __future__ import annotations
 
 import pytest
 
 from SynthPathologyLib.cli.main import main
+from SynthPathologyLib.core.errors import CaseError
+from SynthPathologyLib.web.app import AppOptions, create_lesion_app
 from SynthPathologyLib.web.client_state import Field, StateRefused, checked_changes
 from SynthPathologyLib.web.lesion_state import lesion_schema
+from SynthPathologyLib.web.lesion_workflow import library_lesions
+
+LIBRARY = ("A-seg.nii.gz", "cases/B_seg.nii.gz")
 
 
 class Contrasts:
@@ -25,10 +30,15 @@ class Contrasts:
     ("necrosis", 0.95, "Necrosis must be a number from 0 to 0.9"),
     ("placing", "yes", "Placing must be on or off"),
     ("contrast", "t2", "Contrast must be one of t1, flair"),
+    ("mass_effect_mm", 10.5, "Mass effect (mm) must be a number from 0 to 10, got 10.5"),
+    ("mass_effect_mm", -1, "got -1"),
+    ("lesion_shape", "/etc/passwd", "Lesion shape must be one of parametric, A-seg.nii.gz, cases/B_seg.nii.gz, got"),
+    ("lesion_shape", "../A-seg.nii.gz", "got '../A-seg.nii.gz'"),
+    ("lesion_shape", 0, "must be text"),
     ("error", "<img src=x onerror=alert(1)>", "must be one of"),
 ])
 def test_bad_values_are_refused_with_a_message(name, value, message):
-    accepted, refused, ignored = checked_changes(lesion_schema(Contrasts()), {name: value})
+    accepted, refused, ignored = checked_changes(lesion_schema(Contrasts(), LIBRARY), {name: value})
     assert not accepted and not ignored
     assert len(refused) == 1 and message in refused[0]
 
@@ -39,6 +49,33 @@ def test_good_values_are_stored_as_their_type_and_unknown_names_ignored():
     accepted, refused, ignored = checked_changes(lesion_schema(Contrasts()), changes)
     assert accepted == {"random_seed": 12, "edema_mm": 3.0, "contrast": "flair", "error": ""} and not refused
     assert sorted(ignored) == ["case_id", "has_result", "trame__template_main"]
+
+
+def test_a_library_lesion_is_chosen_by_its_name_in_the_library(tmp_path):
+    for name in ("A-seg.nii.gz", "cases/B_seg.nii.gz", "notes.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    library = library_lesions(tmp_path)
+    assert library == {name: (tmp_path / name).resolve() for name in LIBRARY}
+    changes = {"lesion_shape": "cases/B_seg.nii.gz", "mass_effect_mm": "2.5"}
+    accepted, refused, _ = checked_changes(lesion_schema(Contrasts(), library), changes)
+    assert accepted == {"lesion_shape": "cases/B_seg.nii.gz", "mass_effect_mm": 2.5} and not refused
+    assert checked_changes(lesion_schema(Contrasts()), {"lesion_shape": "parametric"})[0] == {
+        "lesion_shape": "parametric"}  # without a library, the parametric lesion only
+    assert library_lesions(None) == {}
+
+
+def test_an_app_with_a_folder_that_is_no_library_stops_before_it_serves(tmp_path):
+    with pytest.raises(CaseError, match="no segmentation files"):
+        create_lesion_app(AppOptions(label_library=tmp_path))
+    assert main(["app", "--reading", str(tmp_path), "--reader", "a", "--label-library", str(tmp_path)]) == 2
+
+
+def test_a_long_list_of_choices_is_cut_short_in_the_message():
+    names = [f"case{i:03d}-seg.nii.gz" for i in range(300)]
+    _, [message], _ = checked_changes(lesion_schema(Contrasts(), names), {"lesion_shape": "other.nii.gz"})
+    assert message == ("Lesion shape must be one of parametric, case000-seg.nii.gz, case001-seg.nii.gz, "
+                       "case002-seg.nii.gz, case003-seg.nii.gz, case004-seg.nii.gz... (301 in all), got 'other.nii.gz'")
 
 
 def test_a_whole_number_field_does_not_round():

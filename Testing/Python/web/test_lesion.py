@@ -1,14 +1,15 @@
 """The browser front end's lesion mode, in Debian's chromium against a real ``synthpathology app``
 server (trame-slicer, MRML, the shipped model): the page loads a case, a click in the axial view
 places the seed where the view's geometry says, Generate shows the synthetic lesion, the result
-downloads as a BraTS case, and bad uploads are refused while the server keeps working.
+downloads as a BraTS case, a lesion of the label library with mass effect is chosen and recorded,
+and bad uploads and values are refused while the server keeps working.
 
-The case is a 2 mm healthy phantom (about 100 x 116 x 94 voxels) written by a fixture.
+The case is a 2 mm healthy phantom (about 100 x 116 x 94 voxels) written by a fixture; the label
+library holds the tumour phantom's segmentation.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import zipfile
@@ -18,11 +19,14 @@ from urllib.request import urlopen
 
 import numpy as np
 import pytest
+from helpers.library import LIBRARY_FILE, write_library
 from helpers.web import (
+    VIEWPORT,
     WslinkClient,
     app_server,
     chromium_page,
     grey_pixels,
+    run_async,
     separate_servers,
     state,
     view_area,
@@ -38,12 +42,14 @@ AXIAL = 0
 
 
 @pytest.fixture(scope="module")
-def lesion_app(healthy_case, tmp_path_factory):
-    """(url, data folder) of an app serving the 2 mm phantom case."""
+def lesion_app(healthy_case, tumor_case, tmp_path_factory):
+    """(url, data folder) of an app serving the 2 mm phantom case, with a label library."""
     root = tmp_path_factory.mktemp("web_lesion")
     case_folder = write_brats_case(healthy_case, root / "Phantom-healthy")
+    library = write_library(tumor_case, root / "library").parent
     data = root / "data"
-    with app_server(["--case", str(case_folder), "--data", str(data)], root / "server.log") as (url, _process):
+    with app_server(["--case", str(case_folder), "--data", str(data), "--label-library", str(library)],
+                    root / "server.log") as (url, _process):
         yield url, data
 
 
@@ -169,7 +175,7 @@ def test_generate_uses_the_settings_on_screen_when_clicked(page):
 
 
 def test_sliders_show_their_values(page):
-    for name in ("edema_mm", "necrosis", "opacity"):
+    for name in ("edema_mm", "necrosis", "mass_effect_mm", "opacity"):
         expect(page.locator(f".slider-value-{name}")).to_have_text(f"{state(page, name):g}")
 
 
@@ -204,9 +210,57 @@ def test_a_refused_click_leaves_the_views_where_they_were(page):
     assert state(page, "seed_ras") == seed and state(page, "slice_xy_to_ras") == planes
 
 
-def test_each_user_gets_an_own_server_and_no_one_sees_another_s_upload(healthy_case, tmp_path):
+def test_a_library_lesion_with_mass_effect_is_chosen_generated_and_recorded(page):
+    wait_until(page, "s('seed_ras') && !s('busy')")
+    page.evaluate("() => window.trame.state.set('error', '')")
+    page.locator(".lesion-shape").click()
+    expect(page.get_by_role("option", name="Parametric")).to_be_visible()
+    page.get_by_role("option", name=LIBRARY_FILE).click()
+    wait_until(page, f"s('lesion_shape') === '{LIBRARY_FILE}'")
+    thumb = page.locator(".slider-mass_effect_mm [role=slider]")
+    thumb.focus()
+    for _ in range(4):  # 0.5 mm a step
+        thumb.press("ArrowRight")
+    expect(page.locator(".slider-value-mass_effect_mm")).to_have_text("2")
+
+    previous = state(page, "result_id")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_until(page, f"s('result_id') > {previous} && !s('busy')")
+    assert state(page, "error") == ""
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download case (.zip)").click()
+    name = state(page, "download_name").removesuffix(".zip")
+    with zipfile.ZipFile(io.BytesIO(download_info.value.path().read_bytes())) as archive:
+        provenance = json.loads(archive.read(f"{name}/provenance.json"))
+    assert provenance["lesion"]["library"]["source"] == LIBRARY_FILE
+    assert provenance["mass_effect"]["displacement_mm"] == 2.0
+
+
+def test_a_raw_client_cannot_choose_a_path_or_an_unlisted_shape(page, lesion_app):
+    """A script on the wslink socket (no page) sends what the page never would: refused, unchanged."""
+    url, _ = lesion_app
+    wait_until(page, "!s('busy')")
+    shown = state(page, "lesion_shape")
+
+    async def send(**changes):
+        async with WslinkClient(url) as client:
+            await client.hello()
+            await client.set_state(**changes)
+            return await client.get_state()
+
+    for changes in ({"lesion_shape": "/etc/hostname"}, {"lesion_shape": f"../library/{LIBRARY_FILE}"},
+                    {"mass_effect_mm": 50}):
+        after = run_async(send(**changes))
+        assert after["lesion_shape"] == shown and after["mass_effect_mm"] == 2.0, changes
+        assert after["error"].startswith(("Lesion shape must be one of parametric, ", "Mass effect (mm) must be")), \
+            after["error"]
+    page.evaluate("() => window.trame.state.set('error', '')")
+
+
+def test_each_user_gets_an_own_server_and_no_one_sees_another_s_upload(page, healthy_case, tmp_path):
     """``--users u1,u2``: one server, link and data folder per user; u1's upload opens in u1's page
-    only, and u1's token does not open u2's server."""
+    only, and u1's token does not open u2's server. u1's page opens in the module's browser: a
+    second playwright would find the first one's event loop running in this thread."""
     case_folder = write_brats_case(healthy_case, tmp_path / "Phantom-healthy")
     other = Case(dict(healthy_case.images), case_id="Other-007")
     upload = sorted(str(p) for p in write_brats_case(other, tmp_path / "upload" / "Other-007").iterdir())
@@ -216,16 +270,19 @@ def test_each_user_gets_an_own_server_and_no_one_sees_another_s_upload(healthy_c
         u1, u2 = urlsplit(links["u1"]), urlsplit(links["u2"])
         with pytest.raises(HTTPError, match="403"):  # u1's link does not open u2's server
             urlopen(f"http://{u2.netloc}/?{u1.query}")
-        with chromium_page() as page:
-            page.goto(links["u1"])
-            wait_until(page, "s('case_id') === 'Phantom-healthy' && !s('busy')")
-            page.locator("input[type=file]").set_input_files(upload)
-            wait_until(page, "s('case_id') === 'Other-007' && !s('busy')")
+        u1_page = page.context.browser.new_page(viewport=VIEWPORT)
+        try:
+            u1_page.goto(links["u1"])
+            wait_until(u1_page, "s('case_id') === 'Phantom-healthy' && !s('busy')")
+            u1_page.locator("input[type=file]").set_input_files(upload)
+            wait_until(u1_page, "s('case_id') === 'Other-007' && !s('busy')")
+        finally:
+            u1_page.close()
 
         async def case_shown_to_u2():
             async with WslinkClient(links["u2"]) as client:
                 await client.hello()
                 return (await client.get_state())["case_id"]
 
-        assert asyncio.run(case_shown_to_u2()) == "Phantom-healthy", "u1's upload shows in u2's page"
+        assert run_async(case_shown_to_u2()) == "Phantom-healthy", "u1's upload shows in u2's page"
         assert sorted(p.name for p in data.iterdir()) == ["u1", "u2"]  # a data folder each
