@@ -79,7 +79,8 @@ def test_ui_bindings_name_parameters_of_the_parameter_node(name):
 
 def test_lesion_module_binds_every_input_and_setting():
     bound = set(ui_bindings("SynthPathology").values())
-    assert {"t1", "t1c", "t2", "flair", "seed", "diameterMm", "randomSeed", "variants", "device", "opacity"} <= bound
+    assert {"t1", "t1c", "t2", "flair", "seed", "diameterMm", "randomSeed", "variants", "device", "opacity",
+            "massEffectMm", "libraryLesion"} <= bound
 
 
 @pytest.mark.parametrize("name", MODULES)
