@@ -6,7 +6,9 @@ The same run three ways (see :mod:`SynthPathologyLib.training.loop` for the run 
     Slicer --no-main-window --python-script SynthPathologyLib/train.py --data DIR --out RUN [...]
     torchrun --nproc-per-node N -m SynthPathologyLib.train --data DIR --out RUN [...]   (DDP)
 
-``python -m SynthPathologyLib.train ARGS`` is the same as ``synthpathology train ARGS``.
+``python -m SynthPathologyLib.train ARGS`` is the same as ``synthpathology train ARGS``. Without
+``--config`` the settings are those of ``Resources/Training/glioma_phantom.yaml`` (the shipped
+default model's recipe).
 """
 
 from __future__ import annotations
@@ -34,11 +36,15 @@ def add_training_command(commands) -> None:
         "train", help="train the lesion generator (3D Pix2Pix) on a labelled dataset",
         description="Train the 3D Pix2Pix lesion generator on a BraTS-layout dataset with labels. The run folder "
                     "--out gets config.yaml, losses.jsonl, checkpoints/last.pt (continue with --resume), model/ "
-                    "(the trained generator with its model card) and tensorboard/. For DDP on N GPUs: "
+                    "(the trained generator with its model card) and tensorboard/. The last validation_cases cases are "
+                    "held out: one with a lesion is validated by repainting it, a healthy one by inpainting a "
+                    "fixed mask (healthy_* metrics). For DDP on N GPUs: "
                     "torchrun --nproc-per-node N -m SynthPathologyLib.train ARGS.")
     parser.add_argument("--data", required=True, type=Path, help="BraTS-layout dataset folder (cases with labels)")
     parser.add_argument("--out", required=True, type=Path, help="run folder")
-    parser.add_argument("--config", type=Path, help="YAML file of training settings")
+    parser.add_argument("--config", type=Path,
+                        help="YAML file of training settings (default: those of "
+                             "Resources/Training/glioma_phantom.yaml, the shipped default model's recipe)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. --set steps=500 --set network.channels=[8,16,32,64]")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

@@ -17,6 +17,9 @@ from ..networks.pix2pix import NetworkConfig
 class TrainConfig:
     """Everything a training run depends on (paths excepted, these are saved in ``config.yaml``).
 
+    The defaults are the shipped default model's recipe, ``Resources/Training/glioma_phantom.yaml``
+    (a test keeps them equal), so a run without ``--config`` trains that model's way.
+
     Sizes are voxels (z, y, x); ``margin_mm`` in mm. ``steps`` counts optimizer steps of the
     generator (one discriminator step each). ``deterministic`` makes CUDA use reproducible kernels
     (a resumed run repeats the losses of an uninterrupted one); on CPU runs are reproducible anyway.
@@ -34,15 +37,17 @@ class TrainConfig:
     mode-seeking term, which pushes the output difference between two noise draws, per unit of
     noise difference, up to ``diversity_target``; ``feature_matching_weight`` the discriminator
     feature-matching term; ``healthy_radius_mm`` the radius range of the random healthy masks.
+
+    ``loader_workers``: processes drawing the batches ahead of the network (0: in the training process).
     """
 
     pathology: str = "glioma"
-    steps: int = 2000
-    batch_size: int = 2
+    steps: int = 1000
+    batch_size: int = 4
     patch_size: tuple[int, int, int] = (64, 64, 64)
     margin_mm: float = 6.0
-    healthy_fraction: float = 0.25
-    validation_cases: int = 1
+    healthy_fraction: float = 0.2
+    validation_cases: int = 2
     lr_generator: float = 2e-4
     lr_discriminator: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -50,10 +55,10 @@ class TrainConfig:
     adversarial_weight: float = 1.0
     l1_weight: float = 100.0
     lesion_l1_weight: float = 5.0
-    ema_decay: float = 0.999
+    ema_decay: float = 0.995
     precision: str = "bf16"
-    validate_every: int = 200
-    checkpoint_every: int = 200
+    validate_every: int = 250
+    checkpoint_every: int = 250
     seed: int = 0
     deterministic: bool = True
     real_data: list[str] = field(default_factory=list)
@@ -66,6 +71,7 @@ class TrainConfig:
     diversity_target: float = 0.05
     feature_matching_weight: float = 0.0
     healthy_radius_mm: tuple[float, float] = (4.0, 16.0)
+    loader_workers: int = 2
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:

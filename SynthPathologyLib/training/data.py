@@ -1,7 +1,9 @@
-"""Training batches: per-step patch sampling from cached cases (see :mod:`.sources`).
+"""Training batches: per-step patch sampling from cached cases (see :mod:`.sources`), drawn ahead
+in worker processes (:func:`batch_loader`).
 
 Each training step draws its patches from a random generator seeded by (seed, step, rank) alone,
-so a resumed run draws exactly the patches the uninterrupted run would have drawn.
+so a resumed run draws exactly the patches the uninterrupted run would have drawn, whatever the
+number of workers.
 
 Patches are (C, z, y, x). A patch comes from a ``real_data`` case with probability
 ``real_fraction`` (when there are any), else from a ``--data`` case. Lesion patches centre on a
@@ -13,11 +15,11 @@ random non-empty subset of its contrasts (missing ones are zero channels flagged
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
-from monai.data import CacheDataset
 from monai.transforms import Compose, RandFlipd, RandScaleIntensityd, RandShiftIntensityd
 
 from ..core.errors import CaseError
@@ -26,10 +28,11 @@ from ..networks.conditioning import build_condition
 from ..pathologies import Pathology
 from ..synthesis.region import synthesis_region
 from .appearance import randomize_appearance
+from .case_cache import CachedCase
 from .config import TrainConfig
 from .sources import cached_cases, split_cases
 
-__all__ = ["PatchBatch", "PatchSampler", "cached_cases", "split_cases"]
+__all__ = ["PatchBatch", "PatchSampler", "batch_loader", "cached_cases", "split_cases"]
 
 
 @dataclass
@@ -45,6 +48,11 @@ class PatchBatch:
     available: torch.Tensor
     other_noise: torch.Tensor
 
+    def pin_memory(self) -> PatchBatch:
+        """The batch in page-locked memory, whence it reaches a GPU faster (a DataLoader with
+        ``pin_memory`` calls this)."""
+        return PatchBatch(*(getattr(self, f.name).pin_memory() for f in fields(self)))
+
 
 class PatchSampler:
     """Draws training batches; batch ``step`` depends on (seed, step, rank) only.
@@ -54,8 +62,8 @@ class PatchSampler:
         availability: whether conditions carry availability channels (v2 generators).
     """
 
-    def __init__(self, cases: CacheDataset, pathology: Pathology, config: TrainConfig, rank: int = 0,
-                 real_cases: CacheDataset | None = None):
+    def __init__(self, cases: Sequence[CachedCase], pathology: Pathology, config: TrainConfig, rank: int = 0,
+                 real_cases: Sequence[CachedCase] | None = None):
         self.sources = [cases] + ([real_cases] if real_cases is not None and len(real_cases) else [])
         self.pathology, self.config, self.rank = pathology, config, rank
         self.availability = config.network.any_contrasts
@@ -66,7 +74,6 @@ class PatchSampler:
             RandScaleIntensityd("image", factors=0.1, prob=0.8),
             RandShiftIntensityd("image", offsets=0.05, prob=0.5),
         ])
-        self._lesion_voxels: dict[tuple[int, int], np.ndarray] = {}
 
     def batch(self, step: int, batch_size: int) -> PatchBatch:
         rng = np.random.default_rng([self.config.seed, step, self.rank])
@@ -79,24 +86,23 @@ class PatchSampler:
         source = 1 if len(self.sources) > 1 and rng.random() < config.real_fraction else 0
         index = int(rng.integers(len(self.sources[source])))
         case = self.sources[source][index]
-        label, brain = case["label"], case["brain"]
-        lesion_voxels = self._lesion_voxels_of(source, index)
+        lesion_voxels = case.array("lesion_voxels")
         healthy = rng.random() < config.healthy_fraction or not len(lesion_voxels)
         if healthy:
-            center = self._healthy_center(rng, case["avoid"], brain)
+            center = self._healthy_center(rng, case)
         else:
             jitter = rng.integers(-size[0] // 8, size[0] // 8 + 1, 3)
-            center = np.array(np.unravel_index(lesion_voxels[rng.integers(len(lesion_voxels))], label.shape)) + jitter
-        box = centered_box(center, size, label.shape)
-        image = _pad(case["image"][(slice(None), *box)], size)
-        patch_label = _pad(label[box], size)
-        patch_brain = _pad(brain[box], size)
+            center = np.array(np.unravel_index(lesion_voxels[rng.integers(len(lesion_voxels))], case.shape)) + jitter
+        box = centered_box(center, size, case.shape)
+        image = _pad(case.image(box), size)
+        patch_label = _pad(case.window("label", box), size)
+        patch_brain = _pad(case.window("brain", box), size)
         if healthy:
-            region = random_blobs(rng, patch_brain, case["spacing"], config.healthy_radius_mm)
-            region &= ~_pad(case["avoid"][box], size)
+            region = random_blobs(rng, patch_brain, case.spacing, config.healthy_radius_mm)
+            region &= ~_pad(case.window("avoid", box), size)
             patch_label = np.zeros_like(patch_label)
         else:
-            region = synthesis_region(patch_label, patch_brain, case["spacing"], config.margin_mm)
+            region = synthesis_region(patch_label, patch_brain, case.spacing, config.margin_mm)
         data = self.augment({"image": image, "region": region[None], "label": patch_label[None]})
         image, region, patch_label = (np.asarray(data[k]) for k in ("image", "region", "label"))
         region, patch_label = region[0] > 0.5, np.rint(patch_label[0]).astype(np.uint8)
@@ -113,18 +119,30 @@ class PatchSampler:
         flags = available.astype(np.float32)[:, None, None, None]
         return condition, image.astype(np.float32), region[None].astype(np.float32), lesion, flags, other_noise
 
-    def _lesion_voxels_of(self, source: int, index: int) -> np.ndarray:
-        """Flat indices of a case's lesion voxels (C order), found once per case: a whole-volume
-        scan per sample took a third of the sampling time."""
-        if (source, index) not in self._lesion_voxels:
-            self._lesion_voxels[source, index] = np.flatnonzero(self.sources[source][index]["label"])
-        return self._lesion_voxels[source, index]
-
-    def _healthy_center(self, rng: np.random.Generator, avoid: np.ndarray, brain: np.ndarray) -> np.ndarray:
-        candidates = np.argwhere(brain[::4, ::4, ::4] & ~avoid[::4, ::4, ::4]) * 4
+    def _healthy_center(self, rng: np.random.Generator, case: CachedCase) -> np.ndarray:
+        candidates = case.array("healthy_centers")
         if not len(candidates):
             raise CaseError("a training case has no healthy brain voxels to sample")
-        return candidates[rng.integers(len(candidates))]
+        return np.array(candidates[rng.integers(len(candidates))])
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Item ``step``: the sampler's batch of that training step (what a DataLoader's workers draw)."""
+
+    def __init__(self, sampler: PatchSampler, batch_size: int):
+        self.sampler, self.batch_size = sampler, batch_size
+
+    def __getitem__(self, step: int) -> PatchBatch:
+        return self.sampler.batch(step, self.batch_size)
+
+
+def batch_loader(sampler: PatchSampler, batch_size: int, steps: range, workers: int,
+                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """The batches of ``steps`` in order, drawn ahead by ``workers`` processes (two batches each in
+    advance; 0: drawn in this process when asked for), in page-locked memory with ``pin_memory``
+    (for a CUDA device). Batch ``s`` is ``sampler.batch(s, batch_size)`` whatever ``workers``."""
+    return torch.utils.data.DataLoader(_StepBatches(sampler, batch_size), batch_size=None, sampler=steps,
+                                       num_workers=workers, pin_memory=pin_memory)
 
 
 def contrast_subset(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -4,7 +4,8 @@
 
 A run folder holds ``config.yaml``, ``losses.jsonl`` (one line per step), ``checkpoints/last.pt``
 (every ``checkpoint_every`` steps and on Ctrl-C), ``model/`` (EMA generator + model card, ready
-for :class:`~SynthPathologyLib.synthesis.synthesizer.Synthesizer`) and ``tensorboard/``.
+for :class:`~SynthPathologyLib.synthesis.synthesizer.Synthesizer`), ``tensorboard/`` and ``cache/`` (the
+normalized cases, built once: :mod:`.case_cache`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..core.errors import SynthPathologyError
-from ..io.brats import read_brats_case
 from ..models.card import save_model
 from ..models.checkpoints import load_checkpoint, save_checkpoint
 from ..models.generator import LoadedModel, ModelCard
@@ -31,11 +31,11 @@ from ..networks.pix2pix import ChannelLayout
 from ..pathologies import get_pathology
 from ..synthesis.synthesizer import Synthesizer
 from .config import TrainConfig, save_config
-from .data import PatchBatch, PatchSampler
+from .data import PatchBatch, PatchSampler, batch_loader
 from .distributed import Distributed, close_distributed, init_distributed, unwrap, use_deterministic_cuda_kernels
 from .sources import cached_cases, real_case_folders, split_cases
 from .step import Models, build_models, train_step
-from .validation import evaluate_cases, validation_grid
+from .validation import evaluate_cases, read_held_out_cases, validation_grid
 
 
 def model_card(config: TrainConfig, spacing: tuple[float, ...], data: Path, command: str, metrics: dict,
@@ -61,8 +61,9 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     """Train and export the model; returns the last losses and validation metrics. ``command`` is
     the command line the model card records (default: this process's).
 
-    Raises SynthPathologyError for an empty dataset, cases without labels or contrasts, a run
-    folder that already holds a run (without ``resume``) and running out of memory.
+    Raises SynthPathologyError for an empty dataset, cases without labels or contrasts, a held-out
+    case that cannot be validated (before the first step), a run folder that already holds a run
+    (without ``resume``) and running out of memory.
     """
     command = " ".join(sys.argv) if command is None else command
     ddp, device = init_distributed(device_name)
@@ -73,19 +74,23 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     if checkpoint_path.exists() and not resume:
         raise SynthPathologyError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     train_folders, val_folders = split_cases(data, config.validation_cases, config.exclude_cases)
-    cases = cached_cases(train_folders, pathology.contrasts, progress=progress and ddp.is_main)
+    val_cases = read_held_out_cases(val_folders, pathology.contrasts, config.patch_size,
+                                    config.healthy_radius_mm) if ddp.is_main else []
+    cases = cached_cases(train_folders, pathology.contrasts, out / "cache", progress=progress and ddp.is_main)
     real_cases = cached_cases(real_case_folders(config.real_data, config.exclude_cases), pathology.contrasts,
-                              progress=progress and ddp.is_main, require_label=False) if config.real_data else None
-    spacing = cases[0]["spacing"]
+                              out / "cache", progress=progress and ddp.is_main,
+                              require_label=False) if config.real_data else None
+    spacing = cases[0].spacing
     sampler = PatchSampler(cases, pathology, config, ddp.rank, real_cases)
     layout = ChannelLayout(len(pathology.contrasts), len(pathology.label_values))
     models = build_models(config, layout, device, ddp)
     start = models.load(load_checkpoint(checkpoint_path)) if resume and checkpoint_path.exists() else 0
+    batches = batch_loader(sampler, config.batch_size, range(start, config.steps), config.loader_workers,
+                           pin_memory=device.type == "cuda")
     if ddp.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
     writer = _summary_writer(out) if ddp.is_main else None
-    val_cases = [read_brats_case(f, require_label=True) for f in val_folders] if ddp.is_main else []
     metrics: dict[str, float] = {}
     losses: dict[str, float] = {}
     began = time.perf_counter()
@@ -100,8 +105,8 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
         save_model(out / "model", models.ema.module, card)
 
     try:
-        for step in bar:
-            losses = _run_step(models, sampler.batch(step, config.batch_size), config, device)
+        for step, batch in zip(bar, batches):
+            losses = _run_step(models, batch, config, device)
             step += 1
             if not ddp.is_main:
                 continue
@@ -150,7 +155,7 @@ def _validate(models: Models, config: TrainConfig, spacing, val_cases, device) -
     try:
         synthesizer = Synthesizer(LoadedModel(generator, card, "training", Path(".")), str(device))
         metrics, results = evaluate_cases(synthesizer, val_cases)
-        return metrics, validation_grid(val_cases[0], results[0], list(card.contrasts))
+        return metrics, validation_grid(val_cases[0].case, results[0], list(card.contrasts))
     finally:
         unwrap(models.generator).train()
 

@@ -20,6 +20,7 @@ from SynthPathologyLib.pathologies import get_pathology
 from SynthPathologyLib.phantom.dataset import write_phantom_dataset
 from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_case
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
+from SynthPathologyLib.training.case_cache import CachedCase
 from SynthPathologyLib.training.config import load_config
 from SynthPathologyLib.training.data import PatchSampler, contrast_subset
 from SynthPathologyLib.training.sources import cached_cases, real_case_folders, split_cases
@@ -29,6 +30,7 @@ V2 = ["--set", "patch_size=[24,24,24]", "--set", "precision=fp32", "--set", "mar
       "--set", "contrast_dropout=0.5", "--set", "appearance_augment=true", "--set", "band_weight=1",
       "--set", "diversity_weight=1", "--set", "feature_matching_weight=1", "--set", "validate_every=1000",
       "--no-progress"]
+CONTRASTS = ("t1", "t1c", "t2", "flair")
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +75,14 @@ def test_v2_recipe_trains_resumes_exactly_and_serves_a_subset(phantoms, real, tm
     assert Synthesizer(model, device="cpu").synthesize(case, case.label).provenance["contrasts"] == ["t1c", "flair"]
 
 
-def test_real_cases_give_healthy_patches_clear_of_their_lesion_masks(phantoms, real):
+def test_real_cases_give_healthy_patches_clear_of_their_lesion_masks(phantoms, real, tmp_path):
     config = load_config(None, ["patch_size=[32,32,32]", "real_fraction=1", "healthy_fraction=0",
                                 "network={architecture: resize_unet, channels: [4, 8, 16], strides: [2, 2]}",
                                 "contrast_dropout=1"])
-    cases = cached_cases(split_cases(phantoms, 1)[0], ("t1", "t1c", "t2", "flair"), progress=False)
-    real_cases = cached_cases(real_case_folders([real]), ("t1", "t1c", "t2", "flair"), progress=False,
-                              require_label=False)
-    assert all(c["avoid"].any() and not c["label"].any() for c in real_cases)
+    cases = cached_cases(split_cases(phantoms, 1)[0], CONTRASTS, tmp_path, progress=False)
+    real_cases = cached_cases(real_case_folders([real]), CONTRASTS, tmp_path, progress=False, require_label=False)
+    whole = tuple(slice(0, n) for n in real_cases[0].shape)
+    assert all(c.window("avoid", whole).any() and not c.window("label", whole).any() for c in real_cases)
     sampler = PatchSampler(cases, get_pathology("glioma"), config, real_cases=real_cases)
     batch = sampler.batch(0, 6)
     assert batch.lesion.sum() == 0  # no segmentation: healthy patches only
@@ -92,14 +94,21 @@ def test_real_cases_give_healthy_patches_clear_of_their_lesion_masks(phantoms, r
     assert (batch.condition[:, 4:8, 0, 0, 0] == flags).all()
 
 
-def test_avoided_tissue_is_never_in_a_healthy_region(phantoms, real):
+class AvoidMarked(CachedCase):
+    """A cached case whose avoided voxels read -7 in the first contrast (no real voxel does)."""
+
+    def image(self, box):
+        image = super().image(box)
+        image[0][self.window("avoid", box)] = -7.0
+        return image
+
+
+def test_avoided_tissue_is_never_in_a_healthy_region(phantoms, real, tmp_path):
     """Each real case's lesion mask, seen through the sampler's own crops, stays outside the region."""
     config = load_config(None, ["patch_size=[32,32,32]", "real_fraction=1", "healthy_fraction=1"])
-    real_cases = cached_cases(real_case_folders([real]), ("t1", "t1c", "t2", "flair"), progress=False,
-                              require_label=False)
-    for case in real_cases:  # the only avoided voxels a region could meet: mark them in the image
-        case["image"][0][case["avoid"]] = -7.0
-    cases = cached_cases(split_cases(phantoms, 1)[0], ("t1", "t1c", "t2", "flair"), progress=False)
+    real_cases = [AvoidMarked(**vars(case)) for case in
+                  cached_cases(real_case_folders([real]), CONTRASTS, tmp_path, progress=False, require_label=False)]
+    cases = cached_cases(split_cases(phantoms, 1)[0], CONTRASTS, tmp_path, progress=False)
     batch = PatchSampler(cases, get_pathology("glioma"), config, real_cases=real_cases).batch(3, 8)
     assert not (batch.target[:, :1][batch.region > 0] == -7.0).any()
 
