@@ -43,7 +43,7 @@ from ..models.generator import LoadedModel, load_model
 from ..networks.conditioning import build_condition, cast_like, intensity_scale
 from ..networks.subpixel import with_subpixel_upsampling
 from ..pathologies import get_pathology
-from ..phantom.tissue import estimate_tissue_maps
+from ..phantom.atlas import estimate_tissue_maps_with_priors
 from .region import blended_region, context_box
 
 DEFAULT_MODELS_DIR = resource_path("Models")
@@ -172,12 +172,14 @@ class Synthesizer:
         """Check ``case`` has the model's contrasts and compute its mask and normalization.
 
         ``white_matter`` (probability on the case's grid) guides edema; with
-        ``estimate_white_matter`` it is estimated from the case's T1 instead.
+        ``estimate_white_matter`` it is estimated from the case's T1 with the registered template's
+        priors (seconds: on real scans, where grey and white matter intensities overlap, the
+        intensities alone can find no white matter at all).
         """
         contrasts = self.usable_contrasts(case)
         mask = case.mask()
         if estimate_white_matter and "t1" in case.images:
-            white_matter = estimate_tissue_maps(case.images["t1"], mask).wm
+            white_matter = estimate_tissue_maps_with_priors(case.images["t1"], mask).wm
         brain = sitk.GetArrayViewFromImage(mask) > 0
         arrays = [sitk.GetArrayViewFromImage(case.images[c]) for c in contrasts]
         if white_matter is not None:
