@@ -258,11 +258,12 @@ def test_a_raw_client_cannot_choose_a_path_or_an_unlisted_shape(page, lesion_app
 
 
 def test_each_user_gets_an_own_server_and_no_one_sees_another_s_upload(page, healthy_case, tmp_path):
-    """``--users u1,u2``: one server, link and data folder per user; u1's upload opens in u1's page
-    only, and u1's token does not open u2's server. u1's page opens in the module's browser: a
-    second playwright would find the first one's event loop running in this thread."""
+    """``--users u1,u2``: one server, link and data folder per user; u1's upload (T1c and FLAIR only:
+    the default model takes any subset) opens and paints in u1's page only, and u1's token does not
+    open u2's server. u1's page opens in the module's browser: a second playwright would find the
+    first one's event loop running in this thread."""
     case_folder = write_brats_case(healthy_case, tmp_path / "Phantom-healthy")
-    other = Case(dict(healthy_case.images), case_id="Other-007")
+    other = Case({c: healthy_case.images[c] for c in ("t1c", "flair")}, case_id="Other-007")
     upload = sorted(str(p) for p in write_brats_case(other, tmp_path / "upload" / "Other-007").iterdir())
     data = tmp_path / "data"
     with separate_servers(["--case", str(case_folder), "--resolution", "2", "--data", str(data)], "user",
@@ -276,6 +277,11 @@ def test_each_user_gets_an_own_server_and_no_one_sees_another_s_upload(page, hea
             wait_until(u1_page, "s('case_id') === 'Phantom-healthy' && !s('busy')")
             u1_page.locator("input[type=file]").set_input_files(upload)
             wait_until(u1_page, "s('case_id') === 'Other-007' && !s('busy')")
+            axial = view_area(u1_page, AXIAL)
+            box = axial.bounding_box()
+            axial.click(position={"x": 0.42 * box["width"], "y": 0.45 * box["height"]})  # generates on click
+            wait_until(u1_page, "s('has_result') && !s('busy')")
+            assert state(u1_page, "error") == "" and state(u1_page, "used_contrasts") == "T1c, FLAIR"
         finally:
             u1_page.close()
 
