@@ -11,7 +11,7 @@ import platform
 import time
 from pathlib import Path
 
-from .options import add_device_option, add_generator_options, positive_int
+from .options import add_device_option, add_generator_options, add_pathology_option, positive_int
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -255,6 +255,7 @@ def add_evaluation_commands(commands) -> None:
     _add_datasets(repaint, synthetic=False)
     repaint.add_argument("--variants", type=positive_int, default=2, help="random seeds per case (default 2)")
     add_generator_options(repaint)
+    add_pathology_option(repaint)
     repaint.set_defaults(run=cmd_repaint)
 
     inpainting = verbs.add_parser(

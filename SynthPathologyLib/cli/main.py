@@ -17,6 +17,7 @@ from .app import add_app_command
 from .evaluation import add_evaluation_commands
 from .inpaint import add_inpaint_command
 from .options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int, random_seed
+from .pathologies import add_pathologies_command
 from .synthesis import add_synthesis_commands
 from .training import add_training_command
 from .turing import add_turing_commands
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", help="image file, DICOM folder, case folder or dataset folder")
     info.set_defaults(run=cmd_info)
 
+    add_pathologies_command(commands)
     add_synthesis_commands(commands)
     add_inpaint_command(commands)
     add_turing_commands(commands)

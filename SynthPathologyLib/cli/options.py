@@ -90,6 +90,13 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda[:N]")
 
 
+def add_pathology_option(parser: argparse.ArgumentParser) -> None:
+    """``--pathology``: the registered pathology asked for; a ``--model`` of another is refused."""
+    parser.add_argument("--pathology", metavar="NAME",
+                        help="registered pathology (see `synthpathology pathologies`); a --model of another is "
+                             "refused (default: the --model's, else glioma)")
+
+
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
     """``--model`` (a generator model folder) and ``--device``."""
     parser.add_argument("--model", help="generator model folder (default: the pathology's shipped model)")

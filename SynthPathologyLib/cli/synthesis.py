@@ -20,6 +20,7 @@ from ..lesions.existing import DEFAULT_GAP_MM
 from .options import (
     add_generator_options,
     add_lesion_options,
+    add_pathology_option,
     add_resample_option,
     lesion_spec_from_args,
     positive_int,
@@ -34,9 +35,11 @@ CLIPPED_NOTE = 0.95
 
 
 def _synthesizer(args: argparse.Namespace):
+    """The synthesizer of ``--model`` (default: ``--pathology``'s model) on ``--device``, refused if its
+    model is not for ``--pathology``."""
     from ..synthesis.synthesizer import Synthesizer
 
-    return Synthesizer(args.model, device=args.device)
+    return Synthesizer(args.model, device=args.device, pathology=args.pathology)
 
 
 def _cases(path: str, command: str) -> list[Path]:
@@ -372,7 +375,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     brain = phantom.case
     prepared = synthesizer.prepare(brain, white_matter=phantom.tissues.wm)  # known: no need to estimate it
     spec = LesionSpec(center_lps=ras_to_lps(DEMO_SEED_RAS), diameters_mm=(DEMO_DIAMETER_MM,) * 3,
-                      random_seed=args.random_seed)
+                      pathology=synthesizer.card.pathology, random_seed=args.random_seed)
     result = synthesizer.synthesize(prepared, spec)
     result.case.case_id = "DefaultBrain-synth"
     write_brats_case(result.case, out / "synthetic", "2023")
@@ -405,6 +408,7 @@ def cmd_montage(args: argparse.Namespace) -> int:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     add_generator_options(parser)
+    add_pathology_option(parser)
     parser.add_argument("--naming", choices=("2021", "2023"),
                         help="BraTS file naming and ET value of the output (default: the input case's)")
     add_resample_option(parser)
@@ -501,6 +505,7 @@ def add_synthesis_commands(commands) -> None:
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--random-seed", type=random_seed, default=0, help="random seed (default 0)")
     add_generator_options(demo)
+    add_pathology_option(demo)
     demo.set_defaults(run=cmd_demo)
 
     montage = commands.add_parser(

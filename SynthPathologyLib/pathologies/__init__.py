@@ -38,6 +38,7 @@ class LabelInfo:
 class Pathology:
     """A pathology the library can synthesize.
 
+    ``description`` is one line for people (``synthpathology pathologies`` lists it);
     ``shape_function`` names (``"package.module:function"``, inside SynthPathologyLib) the function
     that builds the lesion's sub-region masks from a :class:`~SynthPathologyLib.lesions.spec.LesionSpec`
     (see :func:`SynthPathologyLib.lesions.glioma_shape.glioma_regions` for the signature);
@@ -47,6 +48,7 @@ class Pathology:
 
     name: str
     display_name: str
+    description: str
     labels: tuple[LabelInfo, ...]
     contrasts: tuple[str, ...]
     core_regions: tuple[str, ...]

@@ -44,9 +44,10 @@ class SynthesisSession:
     def synthesizer(self, model: Synthesizer | str | os.PathLike | None = None, pathology: str = "glioma",
                     device: str = "auto") -> Synthesizer:
         """The synthesizer of a model folder (None: the pathology's default), loaded on first use
-        and reused for the same (folder, device); a :class:`Synthesizer` is returned as it is."""
+        and reused for the same (folder, device); a :class:`Synthesizer` is returned as it is. A model
+        of another pathology is refused (:meth:`Synthesizer.check_pathology`)."""
         if isinstance(model, Synthesizer):
-            return model
+            return model.check_pathology(pathology)
         key = (str((Path(model) if model is not None else default_model_path(pathology)).resolve()), device)
         with self._lock:
             if key not in self._models:
@@ -54,7 +55,7 @@ class SynthesisSession:
                 while len(self._models) > self.max_models:
                     self._models.popitem(last=False)
             self._models.move_to_end(key)
-            return self._models[key]
+            return self._models[key].check_pathology(pathology)
 
     def kept_case(self, synthesizer: Synthesizer, key: Hashable) -> PreparedCase | None:
         """The last case prepared, if it was prepared for ``synthesizer`` under an equal ``key``.

@@ -31,7 +31,7 @@ from scipy import ndimage
 
 from .. import __version__
 from ..core.case import Case
-from ..core.errors import CaseError
+from ..core.errors import CaseError, SynthPathologyError
 from ..core.image_io import copy_geometry, require_same_grid
 from ..core.labels import check_label
 from ..core.resources import resource_path
@@ -151,6 +151,8 @@ class Synthesizer:
         model: a model folder, a :class:`LoadedModel`, or None for the pathology's default model.
         device: "auto" (CUDA if available, else CPU), "cpu" or "cuda[:N]". Inference runs under
             bf16 autocast on both.
+        pathology: the registered pathology asked for; a model of another is refused
+            (:meth:`check_pathology`). None: the model's own (glioma's default model when ``model`` is None).
 
     Attributes:
         generator: the trained generator, as loaded.
@@ -158,14 +160,27 @@ class Synthesizer:
             their exact sub-pixel form (:mod:`SynthPathologyLib.networks.subpixel`), which runs faster.
     """
 
-    def __init__(self, model: LoadedModel | str | Path | None = None, device: str = "auto"):
-        loaded = model if isinstance(model, LoadedModel) else load_model(model or default_model_path())
+    def __init__(self, model: LoadedModel | str | Path | None = None, device: str = "auto",
+                 pathology: str | None = None):
+        loaded = (model if isinstance(model, LoadedModel)
+                  else load_model(model or default_model_path(pathology or "glioma")))
         self.model = loaded
         self.card = loaded.card
         self.pathology = get_pathology(self.card.pathology)
+        if pathology is not None:
+            self.check_pathology(pathology)
         self.device = resolve_device(device)
         self.generator = loaded.generator.to(self.device).eval()
         self.inference_generator = with_subpixel_upsampling(copy.deepcopy(self.generator), SUBPIXEL_MAX_CHANNELS)
+
+    def check_pathology(self, pathology: str) -> Synthesizer:
+        """This synthesizer, if its model is for the registered ``pathology``; otherwise a one-line
+        error names both (an unknown name: the error lists the registered ones)."""
+        get_pathology(pathology)
+        if pathology != self.card.pathology:
+            raise SynthPathologyError(f"model {self.card.model_id!r} ({self.model.folder}) is for pathology "
+                                      f"{self.card.pathology!r}, not {pathology!r}")
+        return self
 
     def prepare(self, case: Case, white_matter: sitk.Image | None = None, *,
                 estimate_white_matter: bool = False) -> PreparedCase:

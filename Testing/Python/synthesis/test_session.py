@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from helpers.models import register_other_pathology, save_tiny_model
+
+from SynthPathologyLib.core.errors import SynthPathologyError
 from SynthPathologyLib.synthesis.session import SynthesisSession
 from SynthPathologyLib.synthesis.synthesizer import default_model_path
 
@@ -31,3 +35,13 @@ def test_the_last_prepared_case_is_kept_for_its_synthesizer_and_key(healthy_case
     assert session.kept_case(synthesizer, ("nodes", 2)) is None  # voxels changed
     assert session.kept_case(SynthesisSession().synthesizer(), ("nodes", 1)) is None  # another model
     assert SynthesisSession().kept_case(synthesizer, ("nodes", 1)) is None  # another session
+
+
+def test_a_model_of_another_pathology_is_refused_loaded_or_given(monkeypatch, tmp_path):
+    other = register_other_pathology(monkeypatch)
+    session = SynthesisSession()
+    model = save_tiny_model(tmp_path / "model", pathology=other)
+    assert session.synthesizer(model, other).card.pathology == other
+    for given in (model, session.synthesizer(model, other)):
+        with pytest.raises(SynthPathologyError, match=f"is for pathology '{other}', not 'glioma'"):
+            session.synthesizer(given, "glioma")
