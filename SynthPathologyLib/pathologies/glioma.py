@@ -8,6 +8,7 @@ from . import LabelInfo, Pathology, register_pathology
 GLIOMA = register_pathology(Pathology(
     name="glioma",
     display_name="Glioma (BraTS)",
+    description="Diffuse glioma: necrotic core and enhancing rim in peritumoral edema, BraTS labels and contrasts.",
     labels=(
         LabelInfo(1, "necrotic tumor core", "NCR", "necrosis", (0.90, 0.20, 0.20)),
         LabelInfo(2, "peritumoral edema", "ED", "edema", (0.30, 0.80, 0.30)),
@@ -16,5 +17,5 @@ GLIOMA = register_pathology(Pathology(
     contrasts=("t1", "t1c", "t2", "flair"),
     core_regions=("necrosis", "enhancing"),
     shape_function="lesions.glioma_shape:glioma_regions",
-    default_model="glioma_phantom_pix2pix",
+    default_model="glioma_real_v3",
 ))

@@ -29,7 +29,7 @@ def test_demo_writes_the_synthetic_case_and_montages(tmp_path):
     synthetic = read_brats_case(tmp_path / "synthetic", require_label=True)
     assert np.linalg.norm(core_centroid_lps(synthetic.label) - np.array(ras_to_lps(DEMO_SEED_RAS))) < 3.0
     provenance = json.loads((tmp_path / "synthetic" / "provenance.json").read_text())
-    assert provenance["model_id"] == "glioma_phantom_pix2pix"
+    assert provenance["model_id"] == "glioma_real_v3"
     lesion_region = sitk.GetArrayViewFromImage(synthetic.label) > 0
     changed = np.zeros(lesion_region.shape, bool)
     for contrast in original.contrasts:

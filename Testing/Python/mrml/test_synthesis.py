@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from SynthPathologyLib.core.errors import CaseError, LesionPlacementError, SynthPathologyError
 from SynthPathologyLib.core.image_io import lps_to_ras, same_grid
+from SynthPathologyLib.core.resources import resource_path
 from SynthPathologyLib.io.brats import read_brats_case
 from SynthPathologyLib.lesions.placement import core_centroid_lps
 from SynthPathologyLib.mrml import (
@@ -157,11 +158,14 @@ def test_a_seed_outside_the_brain_is_refused_and_the_scene_is_unchanged(app, hea
     assert node_counts(app.scene) == counts
 
 
-def test_missing_contrast_is_named(app, healthy_case):
+def test_a_missing_contrast_is_left_out_or_named_by_a_model_that_needs_it(app, healthy_case):
     volumes = load_case_into_scene(app.scene, healthy_case)
     del volumes["t1c"]
-    with pytest.raises(SynthPathologyError, match="t1c"):
-        synthesize_in_scene(app.scene, volumes, add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0)))
+    roi = add_roi(app.scene, seed_ras(healthy_case), (8.0, 8.0, 8.0))
+    result = synthesize_in_scene(app.scene, volumes, roi)  # the default model takes any subset
+    assert result.provenance["contrasts"] == ["t1", "t2", "flair"] and set(result.volume_nodes) == set(volumes)
+    with pytest.raises(SynthPathologyError, match="t1c"):  # a v1 model needs all four
+        synthesize_in_scene(app.scene, volumes, roi, model=resource_path("Models/glioma_phantom_pix2pix"))
 
 
 def test_remove_lesion_repaints_only_around_the_lesion(app, tumor_case):
