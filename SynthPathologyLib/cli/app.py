@@ -23,6 +23,9 @@ USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    # SIGINT stops a server (and a supervisor its servers), even when started from a background job,
+    # where it arrives ignored and Python would leave it so.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     readers = _ids(args.reader, args.readers, "reader")
     users = _ids(args.user, args.users, "user")
     if (args.reading is None) != (not readers):
