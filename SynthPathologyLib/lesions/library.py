@@ -11,7 +11,9 @@ with nearest neighbour (:func:`~SynthPathologyLib.lesions.placement.place_label_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from ..io.brats import NAMINGS
 from ..pathologies import get_pathology
 from .placement import place_label_map
 from .sampling import MAX_CORE_IN_CSF, core_fraction_in, random_lesion_spec, shrinking_ranges
+from .spec import LesionSpec
 
 SCALE_RANGE = (0.8, 1.2)
 # Library files larger than this are refused before they are read (a segmentation is a few MB).
@@ -135,3 +138,59 @@ def place_library_lesion(label: sitk.Image, room: sitk.Image, white_matter: sitk
                                             round(kept / (core_mm3 * scale**3), 3))
     raise LesionPlacementError(f"no room for the library lesion {source} ({core_mm3 / 1000:.1f} ml core), "
                                f"even at scale {SCALE_RANGE[0]:g}")
+
+
+@dataclass(frozen=True)
+class LibraryLesion:
+    """A lesion of a label library, read once: what :func:`synthesis_steps` places at a seed.
+
+    Attributes:
+        name: what provenance and the web page call it: the file's name (or its path inside the
+            library), never a server path.
+        label: its label map, in the pathology's internal values, on its own grid.
+        pathology: the pathology of ``label``.
+    """
+
+    name: str
+    label: sitk.Image
+    pathology: str = "glioma"
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, pathology: str = "glioma", name: str | None = None) -> LibraryLesion:
+        """The segmentation file ``path`` (BraTS 2021 or 2023 values, any grid), called ``name``
+        (default: the file's name).
+
+        Raises:
+            CaseError: unreadable, values of neither convention, no tumour core, too large.
+        """
+        return cls(name or Path(path).name, read_library_label(path, pathology), pathology)
+
+    @cached_property
+    def core_mm3(self) -> float:
+        """Volume of its tumour core (mm^3)."""
+        core = np.isin(sitk.GetArrayViewFromImage(self.label), get_pathology(self.pathology).core_values)
+        return float(np.count_nonzero(core) * np.prod(self.label.GetSpacing()))
+
+
+def place_at_seed(lesion: LibraryLesion, spec: LesionSpec, reference: sitk.Image,
+                  brain_mask: sitk.Image) -> tuple[sitk.Image, dict]:
+    """``lesion`` on ``reference``'s grid, clipped to ``brain_mask``, with its core centroid at the seed
+    (``spec.center_lps``, LPS mm), and its provenance record (as ``synthpathology augment`` writes it).
+
+    Scaled uniformly so that its core volume is the seed's (the ellipsoid of ``spec``'s diameters):
+    the seed's size still sets the lesion's, and the library shape is kept, never stretched. Rotated
+    by angles about x, y, z drawn from ``spec.random_seed``, so another random seed (the next
+    variant) gives another rotation; the seed's own rotation is not used.
+
+    Raises:
+        LesionPlacementError: the seed is outside the brain, or the lesion does not fit there.
+    """
+    scale = (spec.core_volume_mm3() / lesion.core_mm3) ** (1 / 3)
+    orientation = tuple(float(a) for a in np.random.default_rng(spec.random_seed).uniform(0.0, 360.0, 3))
+    placed = place_label_map(lesion.label, reference, spec.center_lps, brain_mask, scale=scale,
+                             orientation_deg=orientation, pathology=lesion.pathology)
+    core = np.isin(sitk.GetArrayViewFromImage(placed), get_pathology(lesion.pathology).core_values)
+    kept = np.count_nonzero(core) * float(np.prod(placed.GetSpacing())) / spec.core_volume_mm3()
+    placement = LibraryPlacement(lesion.name, tuple(float(v) for v in spec.center_lps), orientation,
+                                 round(scale, 4), round(kept, 3))
+    return placed, {"library": asdict(placement)}

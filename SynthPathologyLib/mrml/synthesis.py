@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from functools import cache, cached_property, partial
+from dataclasses import replace
+from functools import cache, partial
 from pathlib import Path
 
-import numpy as np
-import SimpleITK as sitk
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.errors import SynthPathologyError
-from ..lesions.library import LibraryPlacement, read_library_label
-from ..lesions.placement import place_label_map
+from ..lesions.library import LibraryLesion, place_at_seed
 from ..lesions.spec import Composition, LesionSpec
-from ..pathologies import get_pathology
 from ..synthesis.insertion import insert_lesion
 from ..synthesis.session import SynthesisSession
 from ..synthesis.synthesizer import PreparedCase, SynthesisResult, Synthesizer
@@ -147,64 +143,9 @@ def _synthesize(synthesizer: Synthesizer, prepare: Callable[[], PreparedCase], s
     prepared = prepare()
     if library is None:
         return insert_lesion(synthesizer, prepared, spec, mass_effect_mm=mass_effect_mm)
-    label, described = place_at_seed(library(), spec, prepared)
+    label, described = place_at_seed(library(), spec, prepared.case.reference, prepared.mask)
     return insert_lesion(synthesizer, prepared, label, random_seed=spec.random_seed, mass_effect_mm=mass_effect_mm,
                          described=described)
-
-
-@dataclass(frozen=True)
-class LibraryLesion:
-    """A lesion of a label library, read once: what :func:`synthesis_steps` places at a seed.
-
-    Attributes:
-        name: what provenance and the web page call it: the file's name (or its path inside the
-            library), never a server path.
-        label: its label map, in the pathology's internal values, on its own grid.
-        pathology: the pathology of ``label``.
-    """
-
-    name: str
-    label: sitk.Image
-    pathology: str = "glioma"
-
-    @classmethod
-    def read(cls, path: str | os.PathLike, pathology: str = "glioma", name: str | None = None) -> LibraryLesion:
-        """The segmentation file ``path`` (BraTS 2021 or 2023 values, any grid), called ``name``
-        (default: the file's name).
-
-        Raises:
-            CaseError: unreadable, values of neither convention, no tumour core, too large.
-        """
-        return cls(name or Path(path).name, read_library_label(path, pathology), pathology)
-
-    @cached_property
-    def core_mm3(self) -> float:
-        """Volume of its tumour core (mm^3)."""
-        core = np.isin(sitk.GetArrayViewFromImage(self.label), get_pathology(self.pathology).core_values)
-        return float(np.count_nonzero(core) * np.prod(self.label.GetSpacing()))
-
-
-def place_at_seed(lesion: LibraryLesion, spec: LesionSpec, prepared: PreparedCase) -> tuple[sitk.Image, dict]:
-    """``lesion`` on ``prepared``'s grid, clipped to its brain, with its core centroid at the seed
-    (``spec.center_lps``, LPS mm), and its provenance record (as ``synthpathology augment`` writes it).
-
-    Scaled uniformly so that its core volume is the seed's (the ellipsoid of ``spec``'s diameters):
-    the seed's size still sets the lesion's, and the library shape is kept, never stretched. Rotated
-    by angles about x, y, z drawn from ``spec.random_seed``, so another random seed (the next
-    variant) gives another rotation; the seed's own rotation is not used.
-
-    Raises:
-        LesionPlacementError: the seed is outside the brain, or the lesion does not fit there.
-    """
-    scale = (spec.core_volume_mm3() / lesion.core_mm3) ** (1 / 3)
-    orientation = tuple(float(a) for a in np.random.default_rng(spec.random_seed).uniform(0.0, 360.0, 3))
-    placed = place_label_map(lesion.label, prepared.case.reference, spec.center_lps, prepared.mask, scale=scale,
-                             orientation_deg=orientation, pathology=lesion.pathology)
-    core = np.isin(sitk.GetArrayViewFromImage(placed), get_pathology(lesion.pathology).core_values)
-    kept = np.count_nonzero(core) * float(np.prod(placed.GetSpacing())) / spec.core_volume_mm3()
-    placement = LibraryPlacement(lesion.name, tuple(float(v) for v in spec.center_lps), orientation,
-                                 round(scale, 4), round(kept, 3))
-    return placed, {"library": asdict(placement)}
 
 
 def _library_reader(library_lesion: str | os.PathLike | LibraryLesion | None,
