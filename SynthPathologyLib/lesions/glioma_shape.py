@@ -81,7 +81,7 @@ def glioma_regions(
         Disjoint bool (z, y, x) masks {"necrosis", "enhancing", "edema"}, all inside ``brain``.
     """
     core_rng, necrosis_rng, edema_rng = np.random.default_rng(spec.random_seed).spawn(3)
-    core = _tumor_core(spec, grid, core_rng) & brain
+    core = tumor_core(spec, grid, core_rng) & brain
     regions = {name: np.zeros_like(core) for name in ("necrosis", "enhancing", "edema")}
     if not core.any():
         return regions
@@ -92,7 +92,8 @@ def glioma_regions(
     local = _sub_grid(grid, box)
     core, brain = core[box], brain[box]
     depth = _depth_mm(core, local)
-    necrosis = _necrosis(core, depth, spec, local, necrosis_rng)
+    # Without enhancement the whole core is non-enhancing tumour (label 1).
+    necrosis = _necrosis(core, depth, spec, local, necrosis_rng) if spec.composition.enhancing else core
     wm = None if white_matter is None else white_matter[box]
     regions["necrosis"][box] = necrosis
     regions["enhancing"][box] = core & ~necrosis
@@ -100,7 +101,7 @@ def glioma_regions(
     return regions
 
 
-def _tumor_core(spec: LesionSpec, grid: sitk.Image, rng: np.random.Generator) -> np.ndarray:
+def tumor_core(spec: LesionSpec, grid: sitk.Image, rng: np.random.Generator) -> np.ndarray:
     """The irregular core on ``grid``, not clipped to the brain: bool (z, y, x).
 
     Its continuous volume is the ellipsoid volume of ``spec.diameters_mm`` and its continuous

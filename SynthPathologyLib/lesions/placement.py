@@ -25,7 +25,7 @@ from .spec import LesionSpec
 MIN_CORE_INSIDE = 0.5
 # Smallest core, in voxels of the reference image: below it voxelization error swamps the shape
 # (and the inside fraction).
-MIN_CORE_VOXELS = 20
+MIN_CORE_VOXELS = 10
 
 
 def generate_lesion(

@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ..core.errors import SynthPathologyError
+from ..pathologies import get_pathology
 
 
 @dataclass(frozen=True)
 class Composition:
-    """Inner make-up of a glioma-like lesion.
+    """Inner make-up of a lesion (each pathology's shape uses the fields that apply to it).
 
     Attributes:
         edema_extent_mm: how far peritumoral edema reaches beyond the tumor core (mm, along white
@@ -21,12 +22,23 @@ class Composition:
         irregularity: amplitude of the smooth random deformation of the core surface, in [0, 1]
             (0 is a plain ellipsoid; the default 0.7 gives lobes and clefts about as irregular as
             real glioma cores).
+        enhancing: whether the lesion takes up gadolinium (an enhancing rim or solid core for
+            tumours, an active plaque in multiple sclerosis); without it a tumour core is all
+            non-enhancing (label 1), as in many lower-grade gliomas.
     """
 
     edema_extent_mm: float = 8.0
     necrosis_fraction: float = 0.3
     rim_thickness_mm: float = 3.0
     irregularity: float = 0.7
+    enhancing: bool = True
+
+    @classmethod
+    def for_pathology(cls, pathology: str, **fields: float | bool) -> "Composition":
+        """The composition with ``pathology``'s own defaults (e.g. no edema in multiple sclerosis),
+        updated by ``fields`` (those given as None keep the default)."""
+        defaults = dict(get_pathology(pathology).composition_defaults)
+        return cls(**{**defaults, **{k: v for k, v in fields.items() if v is not None}})
 
     def __post_init__(self) -> None:
         _require(self.edema_extent_mm >= 0, f"edema extent must be >= 0 mm, got {self.edema_extent_mm}")

@@ -43,7 +43,15 @@ class Pathology:
     that builds the lesion's sub-region masks from a :class:`~SynthPathologyLib.lesions.spec.LesionSpec`
     (see :func:`SynthPathologyLib.lesions.glioma_shape.glioma_regions` for the signature);
     ``core_regions`` are the regions that make the lesion's core (its centroid and volume follow
-    the seed and size).
+    the seed and size). ``sampler_function`` names the function that draws a random plausible
+    lesion request where this pathology grows (see
+    :func:`SynthPathologyLib.lesions.sampling.random_glioma_spec` for the signature);
+    ``diameter_range_mm`` is the range of core diameters it draws by default (mm);
+    ``lesions_per_case`` how many lesions a random case holds (inclusive range);
+    ``composition_defaults`` the :class:`~SynthPathologyLib.lesions.spec.Composition` fields that
+    differ from its defaults for this pathology (e.g. no edema); ``space_occupying`` whether the
+    lesion pushes the tissue around it (tumours do, demyelinating plaques do not);
+    ``phantom_labels`` the label values every lesion of a phantom case holds.
     """
 
     name: str
@@ -54,6 +62,12 @@ class Pathology:
     core_regions: tuple[str, ...]
     shape_function: str
     default_model: str
+    sampler_function: str
+    diameter_range_mm: tuple[float, float]
+    lesions_per_case: tuple[int, int] = (1, 1)
+    composition_defaults: tuple[tuple[str, Any], ...] = ()
+    space_occupying: bool = True
+    phantom_labels: tuple[int, ...] = ()
 
     @property
     def label_values(self) -> tuple[int, ...]:
@@ -72,8 +86,17 @@ class Pathology:
 
     def shape(self, *args: Any, **kwargs: Any) -> Any:
         """Call the pathology's shape function (imported on first use)."""
-        module, _, function = self.shape_function.partition(":")
-        return getattr(importlib.import_module(f"{__package__.rpartition('.')[0]}.{module}"), function)(*args, **kwargs)
+        return _resolve(self.shape_function)(*args, **kwargs)
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the pathology's sampler (imported on first use)."""
+        return _resolve(self.sampler_function)(*args, **kwargs)
+
+
+def _resolve(name: str) -> Any:
+    """The function ``"module:function"`` names, inside SynthPathologyLib."""
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(f"{__package__.rpartition('.')[0]}.{module}"), function)
 
 
 _REGISTRY: dict[str, Pathology] = {}
@@ -108,4 +131,5 @@ def pathology_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-from . import glioma  # noqa: E402,F401  (registers itself; needs the registry above)
+# Each registers itself, and needs the registry above.
+from . import glioma, metastasis, ms  # noqa: E402,F401

@@ -18,4 +18,7 @@ GLIOMA = register_pathology(Pathology(
     core_regions=("necrosis", "enhancing"),
     shape_function="lesions.glioma_shape:glioma_regions",
     default_model="glioma_real_v3",
+    sampler_function="lesions.sampling:random_glioma_spec",
+    diameter_range_mm=(15.0, 40.0),
+    phantom_labels=(1, 2, 3),
 ))

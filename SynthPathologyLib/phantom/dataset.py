@@ -40,7 +40,7 @@ def write_phantom_dataset(
     """Write ``n_cases`` phantom cases as BraTS case folders ``out/Phantom-00000``, ...
 
     Each folder holds the four contrasts and the segmentation (``naming``: "2023" or "2021" file
-    names and label values) and ``phantom.json``: the case seed, options, lesion spec and library
+    names and label values) and ``phantom.json``: the case seed, options, lesion specs and library
     version. ``workers`` > 1 draws cases in that many processes; the cases do not depend on it.
     ``out`` is a dataset (``writer``, a new :class:`DatasetWriter` by default): a folder appears
     whole, a re-run continues where one stopped, a case that fails is skipped and reported.
@@ -78,7 +78,7 @@ def _write_phantom_case(out: Path, seed: int, options: PhantomOptions, brain: Br
     try:
         phantom = make_phantom_case(case_seed(seed, index), options, brain, case_id)
         provenance = {"case_seed": phantom.seed, "dataset_seed": seed, "index": index, "options": asdict(options),
-                      "brain": brain.name, "lesion": None if phantom.lesion is None else phantom.lesion.to_dict(),
+                      "brain": brain.name, "lesions": [spec.to_dict() for spec in phantom.lesions],
                       "library_version": __version__}
         write_case_folder(out, phantom.case, naming, {"phantom.json": provenance})
     except SynthPathologyError as exc:

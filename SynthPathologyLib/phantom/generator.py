@@ -1,5 +1,6 @@
-"""Brain phantom: labelled multi-contrast cases (T1, T1c, T2, FLAIR + glioma label), with or
-without tumor, from a skull-stripped brain and its tissue maps (by default the MNI152 template).
+"""Brain phantom: labelled multi-contrast cases (T1, T1c, T2, FLAIR + the label of a registered
+pathology: glioma, metastasis or multiple sclerosis), with or without lesions, from a skull-stripped
+brain and its tissue maps (by default the MNI152 template).
 
 Steps of :func:`make_phantom_case` (arrays are (z, y, x) on the brain's grid; positions LPS mm):
 
@@ -7,17 +8,19 @@ Steps of :func:`make_phantom_case` (arrays are (z, y, x) on the brain's grid; po
    displacement with control points every ``DEFORMATION_CONTROL_MM`` and components of standard
    deviation ``deformation_mm``, plus a global scaling of up to ``scaling_percent`` per axis about
    the brain's centre.
-2. Tumor (unless ``healthy``): a seed in white matter of the upper (cerebral) part of the brain,
-   deep enough for the core and far enough from the midline to keep the core in one hemisphere;
-   random core diameters, orientation and composition. The label map comes from
-   :func:`~SynthPathologyLib.lesions.placement.generate_lesion` on the deformed brain (edema follows its white
-   matter). A lesion that cannot be placed, or lacks a region, is drawn again.
-3. Mass effect: tissue around the tumor is pushed radially away from the seed, by
+2. Lesions (unless ``healthy``): as many as ``lesion_count`` draws (default: the pathology's
+   ``lesions_per_case``), each from the pathology's sampler (a glioma in lobar white matter, a
+   metastasis at the grey-white junction, an MS plaque periventricular, juxtacortical, deep or
+   infratentorial; :mod:`SynthPathologyLib.lesions.sampling`) away from the earlier ones; the
+   label map comes from :func:`~SynthPathologyLib.lesions.placement.generate_lesion` on the
+   deformed brain (edema follows its white matter). A lesion that cannot be placed, or lacks one of
+   the pathology's ``phantom_labels``, is drawn again.
+3. Mass effect (tumours, not MS plaques): tissue around each lesion is pushed radially away from its seed, by
    ``mass_effect_mm`` x (mean core diameter / 30 mm) at the core's mean radius R, decaying as
    (R / r)^2 beyond it and vanishing at 3 R. The brain's outline does not move (the skull does not
    yield), so tissue between tumor and skull is compressed.
-4. Class fractions: tissue probabilities are partial-volume fractions; tumor regions (label
-   one-hots blurred by ``LABEL_BLUR_MM``) replace tissue.
+4. Class fractions: tissue probabilities are partial-volume fractions; lesion regions (label
+   one-hots blurred by ``LABEL_BLUR_MM``) replace tissue; a region's MR class is its name.
 5. Signal: :mod:`SynthPathologyLib.phantom.mr_signal` per contrast, with a smooth random texture.
 6. Scanner: a smooth bias field ``exp(bias_field x unit random field)`` per contrast, Rician noise
    of ``noise_percent`` % of the brightest tissue, a random gain, int16; 0 outside the brain
@@ -42,7 +45,7 @@ from ..core.voxel_box import bounding_box
 from ..lesions.placement import generate_lesion
 from ..lesions.sampling import random_lesion_spec
 from ..lesions.spec import LesionSpec
-from ..pathologies.glioma import GLIOMA
+from ..pathologies import Pathology, get_pathology
 from .default_brain import Brain, load_default_brain
 from .mr_signal import (
     SEQUENCES,
@@ -56,14 +59,17 @@ from .mr_signal import (
 )
 from .tissue import TissueMaps
 
-CONTRASTS = GLIOMA.contrasts
+CONTRASTS = ("t1", "t1c", "t2", "flair")
 
 DEFORMATION_CONTROL_MM = 40.0  # B-spline lattice of the anatomical deformation
 TEXTURE_CONTROL_MM = 4.0  # lattice of the tissue texture (its grain)
 BIAS_CONTROL_MM = 80.0  # lattice of the bias field (a few smooth bumps across the head)
-LABEL_BLUR_MM = {"necrosis": 0.6, "enhancing": 0.6, "edema": 1.5}  # tumor borders' partial volume
+LABEL_BLUR_MM = {"necrosis": 0.6, "enhancing": 0.6, "edema": 1.5, "lesion": 0.8}  # lesion borders' partial volume
 
-LESION_ATTEMPTS = 20  # random tumors drawn before giving up (see lesion_sampling for where they go)
+LESION_ATTEMPTS = 20  # random lesions drawn before giving up (see lesions.sampling for where they go)
+# Core diameters of phantom lesions (mm) where they differ from the pathology's sampling range: the
+# glioma phantom's tumours are larger than those augment draws by default.
+PHANTOM_DIAMETERS_MM = {"glioma": (20.0, 45.0)}
 MASS_EFFECT_REFERENCE_MM = 30.0  # core diameter at which the surface displacement is mass_effect_mm
 SCANNER_GAIN_RANGE = (0.8, 1.25)  # random gain around intensity_scale
 
@@ -78,14 +84,18 @@ class PhantomOptions:
         deformation_mm: standard deviation of each component of the smooth random displacement (mm).
         scaling_percent: global scaling drawn uniformly in +-this per axis (%).
         mass_effect_mm: tissue displacement at the surface of a 30 mm tumor core (mm); scales with
-            the core's diameter.
-        tumor_diameter_mm: range of the core's mean diameter (mm); each axis varies +-20% around it.
+            the core's diameter (space-occupying pathologies only).
+        tumor_diameter_mm: range of the core's mean diameter (mm), or None for the pathology's
+            (:data:`PHANTOM_DIAMETERS_MM`, else its ``diameter_range_mm``).
         bias_field: standard deviation of the log bias field (0.1: about +-10% intensity swings).
         noise_percent: Rician noise standard deviation, % of the brightest tissue's signal.
         intensity_scale: intensity of the brightest tissue before the random gain.
         appearance_spread: domain randomization: each case draws its classes' PD, T1 and T2
             with this log-normal spread, its bias, noise and blur (:func:`~.mr_signal.draw_appearance`);
             0 (default): the fixed literature values.
+        pathology: registered pathology of the lesions.
+        lesion_count: inclusive range of the number of lesions per case, or None for the
+            pathology's ``lesions_per_case``.
     """
 
     resolution_mm: float = 1.0
@@ -93,13 +103,21 @@ class PhantomOptions:
     deformation_mm: float = 3.0
     scaling_percent: float = 6.0
     mass_effect_mm: float = 4.0
-    tumor_diameter_mm: tuple[float, float] = (20.0, 45.0)
+    tumor_diameter_mm: tuple[float, float] | None = None
     bias_field: float = 0.1
     noise_percent: float = 2.0
     intensity_scale: float = 1000.0
     appearance_spread: float = 0.0
+    pathology: str = "glioma"
+    lesion_count: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        info = get_pathology(self.pathology)  # refuses an unknown name
+        if self.tumor_diameter_mm is None:
+            object.__setattr__(self, "tumor_diameter_mm",
+                               PHANTOM_DIAMETERS_MM.get(self.pathology, info.diameter_range_mm))
+        if self.lesion_count is None:
+            object.__setattr__(self, "lesion_count", info.lesions_per_case)
         checks = {
             "resolution_mm": self.resolution_mm > 0,
             "deformation_mm": self.deformation_mm >= 0,
@@ -110,6 +128,7 @@ class PhantomOptions:
             "noise_percent": self.noise_percent >= 0,
             "intensity_scale": 0 < self.intensity_scale <= 10000,  # int16 headroom for bright lesions
             "appearance_spread": 0 <= self.appearance_spread <= 1,
+            "lesion_count": 1 <= self.lesion_count[0] <= self.lesion_count[1],
         }
         bad = [f"{name}={getattr(self, name)}" for name, ok in checks.items() if not ok]
         if bad:
@@ -121,18 +140,24 @@ class PhantomCase:
     """One phantom case.
 
     Attributes:
-        case: images "t1", "t1c", "t2", "flair" (int16, 0 outside the brain), label (uint8, glioma
-            values 1 NCR / 2 ED / 3 ET, all 0 when healthy) and brain mask, on one grid.
-        lesion: the tumor's spec (seed LPS mm, diameters, composition), or None when healthy.
+        case: images "t1", "t1c", "t2", "flair" (int16, 0 outside the brain), label (uint8, the
+            pathology's values, e.g. glioma 1 NCR / 2 ED / 3 ET; all 0 when healthy) and brain
+            mask, on one grid.
+        lesions: the lesions' specs (seed LPS mm, diameters, composition); empty when healthy.
         tissues: the case's anatomy: CSF / GM / WM fractions after deformation and mass effect,
             before the tumor replaces tissue.
         seed: the case seed.
     """
 
     case: Case
-    lesion: LesionSpec | None
+    lesions: tuple[LesionSpec, ...]
     tissues: TissueMaps
     seed: int
+
+    @property
+    def lesion(self) -> LesionSpec | None:
+        """The first lesion's spec (a glioma case's only one), or None when healthy."""
+        return self.lesions[0] if self.lesions else None
 
 
 def make_phantom_case(
@@ -150,21 +175,24 @@ def make_phantom_case(
     brain = source_brain(brain, options)
     anatomy_rng, lesion_rng, scanner_rng = np.random.default_rng(seed).spawn(3)
     anatomy = _deformed_anatomy(brain, options, anatomy_rng)
+    pathology = get_pathology(options.pathology)
     label = np.zeros(anatomy.mask.shape, np.uint8)
-    spec = None
+    specs: tuple[LesionSpec, ...] = ()
     if not options.healthy:
-        spec, label = _place_tumor(anatomy, brain, options, lesion_rng)
-        _apply_mass_effect(anatomy, brain, spec, options)
+        specs, label = _place_lesions(anatomy, brain, options, pathology, lesion_rng)
+        if pathology.space_occupying:
+            for spec in specs:
+                _apply_mass_effect(anatomy, brain, spec, options)
     tissues = _tissue_maps(anatomy, brain.t1)
-    images = _acquire(anatomy, label, brain, options, scanner_rng)
+    images = _acquire(anatomy, label, brain, options, pathology, scanner_rng)
     case = Case(
         images,
         label=copy_geometry(anatomy.full(label), brain.t1),
         brain_mask=tissues.brain_mask,
         case_id=case_id,
-        pathology=GLIOMA.name,
+        pathology=pathology.name,
     )
-    return PhantomCase(case, spec, tissues, seed)
+    return PhantomCase(case, specs, tissues, seed)
 
 
 def source_brain(brain: Brain | None, options: PhantomOptions) -> Brain:
@@ -250,31 +278,56 @@ def _box_grid(brain: Brain, anatomy: _Anatomy) -> sitk.Image:
                                  [int(s.start) for s in anatomy.box[::-1]])
 
 
-def _place_tumor(
-    anatomy: _Anatomy, brain: Brain, options: PhantomOptions, rng: np.random.Generator
-) -> tuple[LesionSpec, np.ndarray]:
-    """A random lesion spec and its label map (uint8 on the anatomy's box) in the deformed brain.
+def _place_lesions(
+    anatomy: _Anatomy, brain: Brain, options: PhantomOptions, pathology: Pathology, rng: np.random.Generator
+) -> tuple[tuple[LesionSpec, ...], np.ndarray]:
+    """Random lesion specs and their label map (uint8 on the anatomy's box) in the deformed brain:
+    a count drawn in ``options.lesion_count``, each away from the earlier ones.
 
-    Redraws until the lesion fits and holds every glioma region (small cores on coarse grids
-    may have no room for necrosis).
+    Each lesion is redrawn until it fits and holds the pathology's ``phantom_labels`` (small cores
+    on coarse grids may have no room for necrosis); the first must be placed, a later one that
+    cannot be is left out.
     """
     grid = _box_grid(brain, anatomy)
     mask_image = copy_geometry(anatomy.mask.astype(np.uint8), grid)
     wm_image = copy_geometry(anatomy.wm, grid)
+    csf = np.clip(1.0 - anatomy.gm - anatomy.wm, 0.0, 1.0) * anatomy.mask
+    low, high = options.lesion_count
+    count = low if low == high else int(rng.integers(low, high + 1))  # no draw for one: glioma cases stay as they were
+    label = np.zeros(anatomy.mask.shape, np.uint8)
+    specs: list[LesionSpec] = []
+    for _ in range(count):
+        placed = _place_one(anatomy, grid, mask_image, wm_image, csf, label, options, pathology, rng)
+        if placed is None:
+            if not specs:
+                raise SynthPathologyError(
+                    f"could not place a {pathology.name} lesion of {options.tumor_diameter_mm} mm in {brain.name} "
+                    f"after {LESION_ATTEMPTS} attempts; use smaller lesion diameters or a finer resolution")
+            break
+        spec, lesion = placed
+        specs.append(spec)
+        label = np.where(lesion > 0, lesion, label)
+    return tuple(specs), label
+
+
+def _place_one(anatomy: _Anatomy, grid: sitk.Image, mask_image: sitk.Image, wm_image: sitk.Image,
+               csf: np.ndarray, existing: np.ndarray, options: PhantomOptions, pathology: Pathology,
+               rng: np.random.Generator) -> tuple[LesionSpec, np.ndarray] | None:
+    """One lesion away from ``existing`` (uint8 label on the anatomy's box), or None."""
+    wanted = {0, *pathology.phantom_labels}
+    exclude = existing > 0 if existing.any() else None
     for _ in range(LESION_ATTEMPTS):
-        spec = random_lesion_spec(anatomy.mask, anatomy.wm, grid, rng, options.tumor_diameter_mm)
+        spec = random_lesion_spec(anatomy.mask, anatomy.wm, grid, rng, options.tumor_diameter_mm,
+                                  exclude=exclude, pathology=pathology.name, csf=csf)
         if spec is None:
             continue
         try:
             label = sitk.GetArrayFromImage(generate_lesion(spec, grid, mask_image, wm_image))
         except LesionPlacementError:
             continue
-        if set(np.unique(label)) >= {0, *GLIOMA.label_values}:
+        if set(np.unique(label)) >= wanted and not (exclude is not None and np.any(exclude & (label > 0))):
             return spec, label
-    raise SynthPathologyError(
-        f"could not place a tumor of {options.tumor_diameter_mm} mm in {brain.name} after "
-        f"{LESION_ATTEMPTS} attempts; use smaller tumor diameters or a finer resolution"
-    )
+    return None
 
 
 def _apply_mass_effect(anatomy: _Anatomy, brain: Brain, spec: LesionSpec, options: PhantomOptions) -> None:
@@ -317,19 +370,20 @@ def _tissue_maps(anatomy: _Anatomy, reference: sitk.Image) -> TissueMaps:
     )
 
 
-def _lesion_fractions(label: np.ndarray, mask: np.ndarray, spacing_zyx: np.ndarray) -> dict[str, np.ndarray]:
-    """Fractions of each glioma region in the brain voxels (n,) of ``mask``, from the label's
-    one-hots blurred by ``LABEL_BLUR_MM`` (partial volume at region borders); they sum to at most 1.
-    ``label`` and ``mask`` are on one grid (z, y, x)."""
+def _lesion_fractions(label: np.ndarray, mask: np.ndarray, spacing_zyx: np.ndarray,
+                      pathology: Pathology) -> dict[str, np.ndarray]:
+    """Fractions of each of the pathology's regions in the brain voxels (n,) of ``mask``, from the
+    label's one-hots blurred by ``LABEL_BLUR_MM`` (partial volume at region borders); they sum to at
+    most 1. ``label`` and ``mask`` are on one grid (z, y, x)."""
     n = int(np.count_nonzero(mask))
-    fractions = {info.region: np.zeros(n, np.float32) for info in GLIOMA.labels}
+    fractions = {info.region: np.zeros(n, np.float32) for info in pathology.labels}
     if not label.any():
         return fractions
     region = bounding_box(label, pad_voxels=np.ceil(3 * max(LABEL_BLUR_MM.values()) / spacing_zyx))
     in_region = np.zeros(mask.shape, bool)
     in_region[region] = True
     where = in_region[mask]  # which brain voxels lie in the region
-    for info in GLIOMA.labels:
+    for info in pathology.labels:
         one_hot = (label[region] == info.value).astype(np.float32)
         blurred = ndimage.gaussian_filter(one_hot, LABEL_BLUR_MM[info.region] / spacing_zyx)
         fractions[info.region][where] = blurred[mask[region]]
@@ -338,13 +392,14 @@ def _lesion_fractions(label: np.ndarray, mask: np.ndarray, spacing_zyx: np.ndarr
 
 
 def _acquire(
-    anatomy: _Anatomy, label: np.ndarray, brain: Brain, options: PhantomOptions, rng: np.random.Generator
+    anatomy: _Anatomy, label: np.ndarray, brain: Brain, options: PhantomOptions, pathology: Pathology,
+    rng: np.random.Generator,
 ) -> dict[str, sitk.Image]:
     """The four contrasts (int16 images on the brain's full grid) of the anatomy plus lesion
     (``label`` on the anatomy's box)."""
     mask = anatomy.mask
     spacing = np.asarray(brain.spacing_mm[::-1])
-    lesion = _lesion_fractions(label, mask, spacing)
+    lesion = _lesion_fractions(label, mask, spacing, pathology)
     tumor = sum(lesion.values())
     gm, wm = anatomy.gm[mask], anatomy.wm[mask]
     tissue = {"csf": np.clip(1.0 - gm - wm, 0.0, 1.0), "gm": gm, "wm": wm}

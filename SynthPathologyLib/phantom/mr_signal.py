@@ -1,7 +1,8 @@
 """MR signal model of the brain phantom: tissue classes -> T1, T1c, T2 and FLAIR intensities.
 
-Each voxel holds fractions of six classes (partial volume): the tissues CSF, GM and WM, and the
-glioma regions necrosis (NCR), edema (ED) and enhancing tumor (ET). Each class has a proton
+Each voxel holds fractions of seven classes (partial volume): the tissues CSF, GM and WM, the
+tumour regions necrosis (NCR; a metastasis' NETC), edema (ED; SNFH) and enhancing tumor (ET; an
+active MS plaque uses it too), and the chronic multiple-sclerosis plaque (lesion). Each class has a proton
 density (PD, relative to CSF), relaxation times at 3 T and, after contrast injection, a
 gadolinium concentration; its signal follows the sequence's steady-state equation. A voxel's
 signal is the fraction-weighted sum of its classes' signals, each modulated by a smooth random
@@ -20,7 +21,11 @@ wm         0.69  850      70       0        0.03
 necrosis   0.95  2500     400      0        0.08
 edema      0.86  1500     180      0        0.05
 enhancing  0.85  1700     120      0.20     0.15
+lesion     0.78  1150     110      0        0.05
 =========  ====  =======  =======  =======  =======
+
+The MS plaque (demyelination, gliosis, more free water than WM) takes typical 3 T values between WM
+and edema: mildly T1-hypointense, T2- and FLAIR-bright (Vrenken et al., Radiology 2006).
 
 Sequences (:data:`SEQUENCES`):
 
@@ -43,14 +48,14 @@ Signal equations (PD, T1, T2 of the class; TR, TE, TI of the sequence):
 
 Resulting signals relative to WM (:func:`signal_table`):
 
-========  ====  ====  ====  ========  =====  =========
-contrast  csf   gm    wm    necrosis  edema  enhancing
-========  ====  ====  ====  ========  =====  =========
-t1        0.41  0.84  1.00  0.63      0.87   0.75
-t1c       0.41  0.84  1.00  0.63      0.87   1.47
-t2        3.52  1.62  1.00  3.60      2.80   2.04
-flair     0.00  1.39  1.00  1.81      2.47   1.52
-========  ====  ====  ====  ========  =====  =========
+========  ====  ====  ====  ========  =====  =========  ======
+contrast  csf   gm    wm    necrosis  edema  enhancing  lesion
+========  ====  ====  ====  ========  =====  =========  ======
+t1        0.41  0.84  1.00  0.63      0.87   0.75       0.94
+t1c       0.41  0.84  1.00  0.63      0.87   1.47       0.94
+t2        3.52  1.62  1.00  3.60      2.80   2.04       1.86
+flair     0.00  1.39  1.00  1.81      2.47   1.52       1.82
+========  ====  ====  ====  ========  =====  =========  ======
 
 The orderings are what a radiologist expects: ET enhances on T1c (brighter than WM),
 NCR is dark on T1c, fluid-bright on T2; ED is bright on T2 and FLAIR; CSF is bright on T2 and
@@ -93,8 +98,10 @@ CLASS_PARAMETERS: dict[str, ClassParameters] = {
     "necrosis": ClassParameters(pd=0.95, t1_ms=2500.0, t2_ms=400.0, texture=0.08),
     "edema": ClassParameters(pd=0.86, t1_ms=1500.0, t2_ms=180.0, texture=0.05),
     "enhancing": ClassParameters(pd=0.85, t1_ms=1700.0, t2_ms=120.0, gd_mM=0.2, texture=0.15),
+    "lesion": ClassParameters(pd=0.78, t1_ms=1150.0, t2_ms=110.0, texture=0.05),
 }
 TISSUES = ("csf", "gm", "wm")
+LATER_CLASSES = ("lesion",)  # drawn from a child stream by draw_appearance
 
 GADOLINIUM_R1_PER_MM_PER_S = 4.0
 
@@ -172,14 +179,19 @@ def draw_appearance(rng: np.random.Generator, spread: float, bias_field: float, 
     if spread == 0:
         return Appearance(dict(CLASS_PARAMETERS), bias_field, noise_percent)
 
-    def jitter(value: float, scale: float = 1.0) -> float:
-        return float(value * np.exp(rng.normal(0.0, spread * scale)))
+    def jittered(names, source: np.random.Generator) -> dict[str, ClassParameters]:
+        def jitter(value: float, scale: float = 1.0) -> float:
+            return float(value * np.exp(source.normal(0.0, spread * scale)))
 
-    parameters = {name: ClassParameters(pd=jitter(p.pd), t1_ms=jitter(p.t1_ms), t2_ms=jitter(p.t2_ms),
-                                        gd_mM=jitter(p.gd_mM, 2.0), texture=jitter(p.texture, 2.0))
-                  for name, p in CLASS_PARAMETERS.items()}
-    return Appearance(parameters, rng.uniform(0, 2) * bias_field, rng.uniform(0.5, 2) * noise_percent,
-                      rng.uniform(0, 1))
+        return {name: ClassParameters(pd=jitter(p.pd), t1_ms=jitter(p.t1_ms), t2_ms=jitter(p.t2_ms),
+                                      gd_mM=jitter(p.gd_mM, 2.0), texture=jitter(p.texture, 2.0))
+                for name, p in CLASS_PARAMETERS.items() if name in names}
+
+    parameters = jittered(set(CLASS_PARAMETERS) - set(LATER_CLASSES), rng)
+    scanner = rng.uniform(0, 2) * bias_field, rng.uniform(0.5, 2) * noise_percent, rng.uniform(0, 1)
+    # Classes added later draw from a child stream (spawning does not advance ``rng``), so that the
+    # cases of a seed stay as they were before them.
+    return Appearance({**parameters, **jittered(LATER_CLASSES, rng.spawn(1)[0])}, *scanner)
 
 
 def synthesize(fractions: Mapping[str, np.ndarray], sequence: Sequence, texture: np.ndarray,

@@ -39,6 +39,10 @@ class TrainConfig:
     feature-matching term; ``healthy_radius_mm`` the radius range of the random healthy masks.
 
     ``loader_workers``: processes drawing the batches ahead of the network (0: in the training process).
+
+    Warm start: ``init_from`` names a generator model folder (e.g. ``Resources/Models/glioma_real_v3``)
+    whose weights a new run starts from, also one of another pathology; ``init_regions`` maps this
+    pathology's label regions to the source's (e.g. ``{lesion: edema}``); see :mod:`.warm_start`.
     """
 
     pathology: str = "glioma"
@@ -72,6 +76,8 @@ class TrainConfig:
     feature_matching_weight: float = 0.0
     healthy_radius_mm: tuple[float, float] = (4.0, 16.0)
     loader_workers: int = 2
+    init_from: str = ""
+    init_regions: dict[str, str] = field(default_factory=dict)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
@@ -83,6 +89,9 @@ class TrainConfig:
         self.healthy_radius_mm = tuple(float(v) for v in self.healthy_radius_mm)
         self.real_data = [str(v) for v in self.real_data]
         self.exclude_cases = [str(v) for v in self.exclude_cases]
+        if not isinstance(self.init_regions, dict):
+            raise SynthPathologyError(f"training config: init_regions must map regions to regions, got {self.init_regions!r}")
+        self.init_regions = {str(k): str(v) for k, v in self.init_regions.items()}
         checks = [
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),

@@ -36,6 +36,7 @@ from .distributed import Distributed, close_distributed, init_distributed, unwra
 from .sources import cached_cases, real_case_folders, split_cases
 from .step import Models, build_models, train_step
 from .validation import evaluate_cases, read_held_out_cases, validation_grid
+from .warm_start import warm_start
 
 
 def model_card(config: TrainConfig, spacing: tuple[float, ...], data: Path, command: str, metrics: dict,
@@ -85,6 +86,9 @@ def train(config: TrainConfig, data: Path, out: Path, *, resume: bool = False, d
     layout = ChannelLayout(len(pathology.contrasts), len(pathology.label_values))
     models = build_models(config, layout, device, ddp)
     start = models.load(load_checkpoint(checkpoint_path)) if resume and checkpoint_path.exists() else 0
+    if start == 0 and config.init_from:
+        warm_start(unwrap(models.generator), config.init_from, pathology, config.init_regions)
+        models.ema.module.load_state_dict(unwrap(models.generator).state_dict())
     batches = batch_loader(sampler, config.batch_size, range(start, config.steps), config.loader_workers,
                            pin_memory=device.type == "cuda")
     if ddp.is_main:

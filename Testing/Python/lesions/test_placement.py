@@ -233,7 +233,7 @@ def ras_text(center_lps: tuple[float, float, float]) -> str:
         ((0.0, 0.0, 58.0), (10.0, 10.0, 10.0), "outside the brain mask"),
         ((0.0, 0.0, 200.0), (10.0, 10.0, 10.0), "outside the image"),
         ((0.0, 0.0, 0.0), (150.0, 40.0, 40.0), "cannot fit"),
-        ((0.0, 0.0, 0.0), (4.0, 6.0, 6.0), "under 20 voxels"),
+        ((0.0, 0.0, 0.0), (4.0, 6.0, 6.0), "under 10 voxels"),
         ((56.0, 0.0, 0.0), (20.0, 70.0, 70.0), "inside the brain"),  # a disc at the brain's edge
     ],
 )

@@ -173,7 +173,7 @@ def test_write_phantom_dataset_writes_brats_cases(tmp_path):
         assert case.contrasts == CONTRASTS
         assert set(np.unique(array(case.label))) == {0, NCR, ED, ET}
         provenance = json.loads((folder / "phantom.json").read_text())
-        spec = LesionSpec.from_dict(provenance["lesion"])
+        (spec,) = (LesionSpec.from_dict(lesion) for lesion in provenance["lesions"])
         assert core_centroid_lps(case.label) == pytest.approx(spec.center_lps, abs=5.0)
         first = first if first is not None else array(case.images["t1"])
     assert not np.array_equal(first, array(case.images["t1"]))  # cases differ
