@@ -43,6 +43,8 @@ MS_SITES = {"periventricular": 0.5, "juxtacortical": 0.2, "deep": 0.2, "infraten
 PERIVENTRICULAR_MM = (1.0, 8.0)
 VENTRICLE_DEPTH_MM = 15.0
 MS_ENHANCING = 0.1
+# Most lesions one request draws (a lesion load over this many plaques is rare even in severe MS).
+MAX_LESIONS = 100
 
 
 def random_lesion_spec(brain: np.ndarray, white_matter: np.ndarray, grid: sitk.Image, rng: np.random.Generator,
@@ -290,3 +292,38 @@ def draw_fitting_lesion(room: sitk.Image, white_matter: sitk.Image, csf: np.ndar
     raise LesionPlacementError(
         f"no room for a {low:g}-{high:g} mm {pathology} lesion (nor a smaller one down to {low:g} mm) where it "
         "grows, out of CSF and away from the existing lesions")
+
+
+def draw_fitting_lesions(room: sitk.Image, white_matter: sitk.Image, csf: np.ndarray | None, rng: np.random.Generator,
+                         diameter_range_mm: tuple[float, float], pathology: str = "glioma", *, count: int = 1,
+                         load_ml: float | None = None, gap_mm: float = 0.0,
+                         ) -> list[tuple[LesionSpec, sitk.Image, tuple[float, float]]]:
+    """Several random plausible lesions (:func:`draw_fitting_lesion` each), each ``gap_mm`` away from
+    the ones before it: ``count`` of them, or with ``load_ml`` as many as it takes for their cores to
+    reach that total volume (ml; the last one may pass it), at most :data:`MAX_LESIONS`.
+
+    Returns (spec, label on ``room``'s grid, diameter range used) per lesion; a label was drawn in
+    the room the lesions before it left, so inserting them in order reproduces it.
+
+    Raises:
+        LesionPlacementError: not even the first lesion fits.
+    """
+    from .existing import lesion_free_brain
+
+    core_values = get_pathology(pathology).core_values
+    drawn: list[tuple[LesionSpec, sitk.Image, tuple[float, float]]] = []
+    total_ml = 0.0
+    while len(drawn) < (MAX_LESIONS if load_ml is not None else count):
+        if load_ml is not None and total_ml >= load_ml:
+            break
+        try:
+            spec, label, sizes = draw_fitting_lesion(room, white_matter, csf, rng, diameter_range_mm, pathology)
+        except LesionPlacementError:
+            if not drawn:
+                raise
+            break  # the brain is full: keep what fitted
+        drawn.append((spec, label, sizes))
+        array = sitk.GetArrayViewFromImage(label)
+        total_ml += np.count_nonzero(np.isin(array, core_values)) * float(np.prod(label.GetSpacing())) / 1000.0
+        room = lesion_free_brain(room, label, gap_mm)
+    return drawn

@@ -1,11 +1,13 @@
-"""Inserting a lesion as every front end does it (command line, Slicer module, web app): beside the
+"""Inserting lesions as every front end does it (command line, Slicer module, web app): beside the
 case's own lesions, which are kept with a gap, optionally pushing the tissue away (mass effect),
 from a parametric :class:`~SynthPathologyLib.lesions.spec.LesionSpec` or a label map such as a
-library lesion placed on the case's grid.
+library lesion placed on the case's grid; several lesions (metastases, MS plaques) one after the
+other, each beside the ones before it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -61,4 +63,31 @@ def insert_lesion(synthesizer: Synthesizer, prepared: PreparedCase, lesion: Lesi
         result = synthesizer.synthesize(prepared, lesion, random_seed=random_seed)
     if described is not None:
         result.provenance["lesion"] = described
+    return result
+
+
+def insert_lesions(synthesizer: Synthesizer, prepared: PreparedCase, lesions: Sequence[LesionSpec | sitk.Image], *,
+                   random_seeds: Sequence[int | None] | None = None, mass_effect_mm: float = 0.0,
+                   gap_mm: float = DEFAULT_GAP_MM, described: Sequence[dict | None] | None = None) -> SynthesisResult:
+    """Insert several lesions one after the other (:func:`insert_lesion` each): lesion k goes into
+    the case lesion k - 1 produced, ``gap_mm`` away from every lesion before it (a seed too close
+    to one is refused, as beside a case's own lesion). The result's label holds them all and its
+    provenance lists them under "lesions" (the last one's timings; "lesion" is the last lesion).
+
+    ``random_seeds`` and ``described``: one per lesion (see :func:`insert_lesion`), or None.
+    ``prepared.white_matter`` guides every lesion's edema (not warped by earlier mass effects)."""
+    if not lesions:
+        raise ValueError("insert_lesions needs at least one lesion")
+    seeds = list(random_seeds) if random_seeds is not None else [None] * len(lesions)
+    notes = list(described) if described is not None else [None] * len(lesions)
+    records: list[dict] = []
+    result: SynthesisResult | None = None
+    for lesion, seed, note in zip(lesions, seeds, notes):
+        if result is not None:
+            prepared = away_from_label(synthesizer.prepare(result.case, prepared.white_matter), result.case.label,
+                                       gap_mm)
+        result = insert_lesion(synthesizer, prepared, lesion, random_seed=seed, mass_effect_mm=mass_effect_mm,
+                               gap_mm=gap_mm, described=note)
+        records.append({key: result.provenance[key] for key in ("lesion", "mass_effect") if key in result.provenance})
+    result.provenance["lesions"] = records
     return result
