@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.allocator import keep_freed_memory
 from ..core.errors import SynthPathologyError
-from .options import add_generator_options
+from .options import add_command, add_generator_options
 from .turing import add_study_secret_option, open_study
 
 USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -25,6 +25,10 @@ USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 def cmd_app(args: argparse.Namespace) -> int:
     # SIGINT stops a server (and a supervisor its servers), even when started from a background job,
     # where it arrives ignored and Python would leave it so.
+    """Serve 3D Slicer's views and the SynthPathology workflow to a web browser (trame-slicer). Lesion
+    mode opens the default brain, --case, or a case uploaded in the page; reading mode (--reading PKG
+    --reader ID) shows a study's cases blinded, with the answer form. Every run prints a link with a
+    fresh access token: the app answers only requests that carry it."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     readers = _ids(args.reader, args.readers, "reader")
     users = _ids(args.user, args.users, "user")
@@ -150,12 +154,8 @@ def serve_separately(args: argparse.Namespace, kind: str, ids: list[str], argume
 
 def add_app_command(commands: argparse._SubParsersAction) -> None:
     """Add ``app`` to the top-level subcommands of ``synthpathology``."""
-    app = commands.add_parser(
-        "app", help="the browser front end: lesion synthesis, or a Turing-test reading session",
-        description="Serve 3D Slicer's views and the SynthPathology workflow to a web browser (trame-slicer). "
-                    "Lesion mode opens the default brain, --case, or a case uploaded in the page; reading mode "
-                    "(--reading PKG --reader ID) shows a study's cases blinded, with the answer form. Every run prints "
-                    "a link with a fresh access token: the app answers only requests that carry it.")
+    app = add_command(commands, "app", cmd_app,
+                      help="the browser front end: lesion synthesis, or a Turing-test reading session")
     app.add_argument("--case", type=Path, help="BraTS case folder to open (default: the built-in default brain)")
     app.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes the app to "
@@ -184,4 +184,3 @@ def add_app_command(commands: argparse._SubParsersAction) -> None:
                      help="largest image an upload may decode to, in MB, from its header (default 512)")
     add_generator_options(app)
     add_study_secret_option(app)  # reading mode
-    app.set_defaults(run=cmd_app)

@@ -11,7 +11,14 @@ import platform
 import time
 from pathlib import Path
 
-from .options import add_device_option, add_generator_options, add_pathology_option, positive_int
+from .options import (
+    add_command,
+    add_command_group,
+    add_device_option,
+    add_synthesizer_options,
+    positive_int,
+    synthesizer_from_args,
+)
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -33,6 +40,11 @@ def _count(text: str) -> int:
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
+    """Compare a synthetic BraTS-layout dataset (with provenance.json) with a real one: PSNR/SSIM/MAE
+    inside the lesion where a synthetic case repaints a real one, FID/KID/precision/recall on the
+    segmenter's features and the Fréchet Radiomics Distance per contrast beside real-vs-real
+    baselines, MS-SSIM among variants of one seed, and the segmenter's Dice against the conditioning
+    labels. Writes metrics.json, metrics.csv and summary.md."""
     from ..evaluation.datasets import case_folders, synthetic_entries
     from ..evaluation.fidelity import evaluate_fidelity
     from ..evaluation.reports import fidelity_markdown, write_csv, write_json
@@ -66,6 +78,10 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
 
 
 def cmd_downstream(args: argparse.Namespace) -> int:
+    """Train a MONAI SegResNet on each fraction of the real training cases with each real:synthetic
+    ratio, test on held-out real patients, and report Dice and HD95 per region, voxel-wise and
+    lesion-wise (BraTS 2023), with CIs, Wilcoxon tests and bootstrap CIs of the gain. Writes
+    split.json, scores.csv, summary.json and dice.png."""
     from ..evaluation.downstream import DownstreamSettings, run_downstream
     from ..evaluation.reports import downstream_plot, write_csv, write_json
     from ..synthesis.synthesizer import resolve_device
@@ -95,15 +111,22 @@ def cmd_downstream(args: argparse.Namespace) -> int:
 
 
 def cmd_repaint(args: argparse.Namespace) -> int:
+    """Paint each real case's lesion again from its own label, with several random seeds: synthetic
+    cases whose real counterpart is the ground truth."""
     from ..evaluation.repaint import repaint_dataset
-    from .synthesis import _synthesizer
 
-    folders = repaint_dataset(args.real, args.out, _synthesizer(args), args.variants)
+    folders = repaint_dataset(args.real, args.out, synthesizer_from_args(args), args.variants)
     print(f"wrote {len(folders)} case(s) to {args.out}")
     return 0
 
 
 def cmd_inpainting(args: argparse.Namespace) -> int:
+    """Score inpainted T1 images against the real ones with the BraTS 2023 inpainting challenge's
+    official package: SSIM, PSNR and MSE inside each case's healthy mask, after the challenge's
+    percentile normalization by the voided image. BraTS 2023 layout: --masks holds case folders with
+    <case>-mask-healthy.nii.gz (and <case>-t1n-voided.nii.gz or <case>-mask.nii.gz), --real
+    <case>-t1n.nii.gz, --inpainted <case>-t1n-inference.nii.gz, in case folders or flat. Writes
+    inpainting.json and inpainting.csv."""
     from tqdm import tqdm
 
     from ..evaluation.inpainting import RANKED_METRICS, inpainting_cases, score_inpainting_case, summarize_inpainting
@@ -126,6 +149,10 @@ def cmd_inpainting(args: argparse.Namespace) -> int:
 
 
 def cmd_inpainting_task(args: argparse.Namespace) -> int:
+    """For each labelled case (BraTS space), write a BraTS 2023 inpainting case: the real T1
+    (<case>-t1n), the lesion (-mask-unhealthy), the lesion mirrored left-right into healthy brain
+    (-mask-healthy, the scored region), their union (-mask) and every contrast with it voided
+    (<case>-<contrast>-voided, as `synthpathology inpaint` reads them)."""
     from ..evaluation.inpainting_task import write_inpainting_task
 
     folders = write_inpainting_task(args.real, args.out, args.margin)
@@ -134,6 +161,10 @@ def cmd_inpainting_task(args: argparse.Namespace) -> int:
 
 
 def cmd_classifier(args: argparse.Namespace) -> int:
+    """Cross-validate a random forest on the radiomics (FRD) features of lesion-centred crops to tell
+    real from synthetic lesions, with patient-level folds (a synthetic case goes with the patient of
+    its provenance.json source_case). Reports accuracy and ROC AUC with patient-bootstrap 95% CIs and
+    the features it relies on most. Writes classifier.json and classifier.csv."""
     from ..evaluation.classifier import classifier_test, collect_samples
     from ..evaluation.reports import write_csv, write_json
 
@@ -156,6 +187,9 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_train_segmenter(args: argparse.Namespace) -> int:
+    """Train the segmenter whose Dice gives fidelity's label consistency and whose encoder features give
+    FID/KID. The last --validation-cases cases of --data are held out; their Dice and HD95 per region
+    go into the model card with the data, command, wall time and hardware."""
     import torch
 
     from .. import __version__
@@ -204,34 +238,23 @@ def _add_datasets(parser: argparse.ArgumentParser, synthetic: bool = True) -> No
     parser.add_argument("--out", required=True, help="output folder")
 
 
-def add_evaluation_commands(commands) -> None:
+def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` verbs to the top-level sub-command parser."""
-    evaluate = commands.add_parser(
-        "evaluate", help="fidelity metrics and the downstream segmentation gain of synthetic data",
+    verbs = add_command_group(
+        commands, "evaluate", "verb", "VERB",
+        help="fidelity metrics and the downstream segmentation gain of synthetic data",
         description="Measure synthetic data against real data: fidelity metrics, and whether it helps train a "
                     "segmentation network.")
-    verbs = evaluate.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    fidelity = verbs.add_parser(
-        "fidelity", help="paired, distribution, diversity and label-consistency metrics",
-        description="Compare a synthetic BraTS-layout dataset (with provenance.json) with a real one: PSNR/SSIM/MAE "
-                    "inside the lesion where a synthetic case repaints a real one, FID/KID/precision/recall on the "
-                    "segmenter's features and the Fréchet Radiomics Distance per contrast beside real-vs-real "
-                    "baselines, MS-SSIM among variants of one seed, and "
-                    "the segmenter's Dice against the conditioning labels. Writes metrics.json, metrics.csv and "
-                    "summary.md.")
+    fidelity = add_command(verbs, "fidelity", cmd_fidelity,
+                           help="paired, distribution, diversity and label-consistency metrics")
     fidelity.add_argument("--segmenter", help="segmenter model folder (default: the shipped one)")
     fidelity.add_argument("--frd-slices", type=_count, default=8,
                           help="lesion-centred 2D crops per lesion and contrast for the Fréchet Radiomics Distance "
                                "(default 8; 0 leaves FRD out)")
 
-    downstream = verbs.add_parser(
-        "downstream", help="segmentation trained on real vs real + synthetic, tested on real cases",
-        description="Train a MONAI SegResNet on each fraction of the real training cases with each real:synthetic "
-                    "ratio, test on held-out real patients, and report Dice and HD95 per region, voxel-wise and "
-                    "lesion-wise (BraTS 2023), with CIs, "
-                    "Wilcoxon tests and bootstrap CIs of the gain. Writes split.json, scores.csv, summary.json "
-                    "and dice.png.")
+    downstream = add_command(verbs, "downstream", cmd_downstream,
+                             help="segmentation trained on real vs real + synthetic, tested on real cases")
     downstream.add_argument("--fractions", type=_float_list, default=(0.1, 0.25, 0.5, 1.0),
                             help="fractions of the real training cases (default 0.1,0.25,0.5,1)")
     downstream.add_argument("--ratios", type=_float_list, default=(0.0, 1.0, 2.0),
@@ -243,65 +266,41 @@ def add_evaluation_commands(commands) -> None:
     downstream.add_argument("--drop-leaking", action="store_true",
                             help="leave out synthetic cases derived from test patients instead of refusing")
 
-    for parser, run in ((fidelity, cmd_fidelity), (downstream, cmd_downstream)):
+    for parser in (fidelity, downstream):
         _add_datasets(parser)
         add_device_option(parser)
-        parser.set_defaults(run=run)
 
-    repaint = verbs.add_parser(
-        "repaint", help="repaint each real case's own lesion (synthetic counterparts for paired metrics)",
-        description="Paint each real case's lesion again from its own label, with several random seeds: synthetic "
-                    "cases whose real counterpart is the ground truth.")
+    repaint = add_command(verbs, "repaint", cmd_repaint,
+                          help="repaint each real case's own lesion (synthetic counterparts for paired metrics)")
     _add_datasets(repaint, synthetic=False)
     repaint.add_argument("--variants", type=positive_int, default=2, help="random seeds per case (default 2)")
-    add_generator_options(repaint)
-    add_pathology_option(repaint)
-    repaint.set_defaults(run=cmd_repaint)
+    add_synthesizer_options(repaint)
 
-    inpainting = verbs.add_parser(
-        "inpainting", help="BraTS 2023 inpainting metrics (SSIM, PSNR, MSE in the healthy mask)",
-        description="Score inpainted T1 images against the real ones with the BraTS 2023 inpainting challenge's "
-                    "official package: SSIM, PSNR and MSE inside each case's healthy mask, after the challenge's "
-                    "percentile normalization by the voided image. BraTS 2023 layout: --masks holds case folders "
-                    "with <case>-mask-healthy.nii.gz (and <case>-t1n-voided.nii.gz or <case>-mask.nii.gz), --real "
-                    "<case>-t1n.nii.gz, --inpainted <case>-t1n-inference.nii.gz, in case folders or flat. Writes "
-                    "inpainting.json and inpainting.csv.")
+    inpainting = add_command(verbs, "inpainting", cmd_inpainting,
+                             help="BraTS 2023 inpainting metrics (SSIM, PSNR, MSE in the healthy mask)")
     inpainting.add_argument("--real", required=True, help="folder with the ground-truth <case>-t1n images")
     inpainting.add_argument("--inpainted", required=True, help="folder with the inpainted <case>-t1n-inference images")
     inpainting.add_argument("--masks", required=True, help="folder of case folders with <case>-mask-healthy")
     inpainting.add_argument("--out", required=True, help="output folder")
-    inpainting.set_defaults(run=cmd_inpainting)
 
-    task = verbs.add_parser(
-        "inpainting-task", help="a BraTS 2023 inpainting task from labelled cases (for `evaluate inpainting`)",
-        description="For each labelled case (BraTS space), write a BraTS 2023 inpainting case: the real T1 "
-                    "(<case>-t1n), the lesion (-mask-unhealthy), the lesion mirrored left-right into healthy brain "
-                    "(-mask-healthy, the scored region), their union (-mask) and every contrast with it voided "
-                    "(<case>-<contrast>-voided, as `synthpathology inpaint` reads them).")
+    task = add_command(verbs, "inpainting-task", cmd_inpainting_task,
+                       help="a BraTS 2023 inpainting task from labelled cases (for `evaluate inpainting`)")
     _add_datasets(task, synthetic=False)
     task.add_argument("--margin", type=float, default=5.0,
                       help="least distance of the healthy mask from the lesion, mm (default 5)")
-    task.set_defaults(run=cmd_inpainting_task)
 
-    classifier = verbs.add_parser(
-        "classifier", help="can a classifier tell synthetic lesions from real ones? (radiomics, patient-level CV)",
-        description="Cross-validate a random forest on the radiomics (FRD) features of lesion-centred crops to tell "
-                    "real from synthetic lesions, with patient-level folds (a synthetic case goes with the patient "
-                    "of its provenance.json source_case). Reports accuracy and ROC AUC with patient-bootstrap 95% "
-                    "CIs and the features it relies on most. Writes classifier.json and classifier.csv.")
+    classifier = add_command(
+        verbs, "classifier", cmd_classifier,
+        help="can a classifier tell synthetic lesions from real ones? (radiomics, patient-level CV)")
     _add_datasets(classifier)
     classifier.add_argument("--contrasts", default="t1,t1c,t2,flair", help="contrasts (default t1,t1c,t2,flair)")
     classifier.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds, >= 2 (default 5)")
     classifier.add_argument("--slices", type=positive_int, default=8,
                             help="lesion-centred 2D crops per lesion (default 8)")
     classifier.add_argument("--seed", type=int, default=0, help="random seed of folds, forest and bootstrap")
-    classifier.set_defaults(run=cmd_classifier)
 
-    train = verbs.add_parser(
-        "train-segmenter", help="train the evaluation segmenter (SegResNet) on labelled cases",
-        description="Train the segmenter whose Dice gives fidelity's label consistency and whose encoder features "
-                    "give FID/KID. The last --validation-cases cases of --data are held out; their Dice and HD95 "
-                    "per region go into the model card with the data, command, wall time and hardware.")
+    train = add_command(verbs, "train-segmenter", cmd_train_segmenter,
+                        help="train the evaluation segmenter (SegResNet) on labelled cases")
     _add_segmenter_training_options(train, steps=600, patch=32, init_filters=4)
     train.add_argument("--data", required=True, help="BraTS-layout dataset with labels")
     train.add_argument("--out", required=True, help="model folder to write")
@@ -310,4 +309,3 @@ def add_evaluation_commands(commands) -> None:
     train.add_argument("--spacing", type=float, default=2.0, help="isotropic working spacing in mm (default 2)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_device_option(train)
-    train.set_defaults(run=cmd_train_segmenter)

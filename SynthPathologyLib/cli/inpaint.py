@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .synthesis import _add_model_options, _synthesizer, _write
+from .cases import write_result
+from .options import add_command, add_model_options, synthesizer_from_args
 
 VOIDED_SUFFIX = "-voided"
 
@@ -41,29 +42,29 @@ def read_inpainting_case(folder: Path, resample: bool = False):
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
+    """Inpaint healthy brain tissue into every voxel of a mask, in whichever of the model's contrasts
+    the case holds (BraTS 2023 inpainting: a case folder with <case>-t1n-voided.nii.gz). Voxels
+    outside the mask are kept bit for bit."""
     from ..core.image_io import read_image
     from ..io.dataset_writer import DatasetWriter
 
-    synthesizer = _synthesizer(args)
+    synthesizer = synthesizer_from_args(args)
     case = read_inpainting_case(Path(args.case), args.resample)
     result = synthesizer.inpaint(case, read_image(args.mask), random_seed=args.random_seed)
     result.case.case_id = f"{case.case_id}-inpainted"
     writer = DatasetWriter(args.out, "inpaint")
-    folder = _write(writer, result, args, args.case, mask=str(args.mask))
+    folder = write_result(writer, result, args, args.case, mask=str(args.mask))
     print(f"inpainted {int(result.region_in_box.sum())} voxels of {', '.join(result.provenance['contrasts'])} "
           f"in {sum(result.timings_s.values()):.2f} s; wrote {folder}")
     return writer.finish()
 
 
-def add_inpaint_command(commands) -> None:
-    parser = commands.add_parser(
-        "inpaint", help="fill a mask of a case with healthy tissue (any subset of T1, T1c, T2, FLAIR)",
-        description="Inpaint healthy brain tissue into every voxel of a mask, in whichever of the model's "
-                    "contrasts the case holds (BraTS 2023 inpainting: a case folder with <case>-t1n-voided.nii.gz). "
-                    "Voxels outside the mask are kept bit for bit.")
+def add_inpaint_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``inpaint`` to the top-level sub-command parser."""
+    parser = add_command(commands, "inpaint", cmd_inpaint,
+                         help="fill a mask of a case with healthy tissue (any subset of T1, T1c, T2, FLAIR)")
     parser.add_argument("--case", required=True, help="BraTS case folder (or BraTS 2023 inpainting case folder)")
     parser.add_argument("--mask", required=True, help="mask image on the case's grid (non-zero voxels are filled)")
     parser.add_argument("--out", required=True, help="output dataset folder (gets <case>-inpainted/)")
     parser.add_argument("--random-seed", type=int, default=0, help="random seed (default 0)")
-    _add_model_options(parser)
-    parser.set_defaults(run=cmd_inpaint)
+    add_model_options(parser)

@@ -16,7 +16,14 @@ from ..core.errors import SynthPathologyError
 from .app import add_app_command
 from .evaluation import add_evaluation_commands
 from .inpaint import add_inpaint_command
-from .options import add_lesion_options, add_resample_option, lesion_spec_from_args, positive_int, random_seed
+from .options import (
+    add_command,
+    add_lesion_options,
+    add_random_seed_option,
+    add_resample_option,
+    lesion_spec_from_args,
+    positive_int,
+)
 from .pathologies import add_pathologies_command
 from .synthesis import add_synthesis_commands
 from .training import add_training_command
@@ -27,6 +34,8 @@ EXIT_INTERRUPTED = 130
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
+    """Simulate multi-contrast brain MRI cases with or without a glioma, from the built-in MNI152 brain
+    or from your own skull-stripped T1 and brain mask."""
     from ..io.dataset_writer import DatasetWriter
     from ..phantom.dataset import write_phantom_dataset
     from ..phantom.default_brain import load_brain, load_default_brain
@@ -43,6 +52,8 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 
 def cmd_lesion(args: argparse.Namespace) -> int:
+    """Generate a glioma label map (NCR, ED, ET) around a seed point on a case's grid. Edema follows the
+    white matter estimated from the case's T1."""
     from ..core.image_io import write_image
     from ..io.brats import NAMINGS, naming_of, read_brats_case
     from ..io.info import format_label_volumes
@@ -60,6 +71,8 @@ def cmd_lesion(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """Print contrasts, grid, spacing, labels and label volumes of an image file, a BraTS case folder or
+    a dataset folder of cases."""
     from ..io.info import describe_path
 
     for line in describe_path(Path(args.path)):
@@ -75,14 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    phantom = commands.add_parser(
-        "phantom", help="write BraTS-layout phantom cases (T1, T1c, T2, FLAIR + label)",
-        description="Simulate multi-contrast brain MRI cases with or without a glioma, from the "
-                    "built-in MNI152 brain or from your own skull-stripped T1 and brain mask.")
+    phantom = add_command(commands, "phantom", cmd_phantom,
+                          help="write BraTS-layout phantom cases (T1, T1c, T2, FLAIR + label)")
     phantom.add_argument("--cases", type=positive_int, required=True, help="number of cases")
     phantom.add_argument("--out", required=True,
                          help="output dataset folder (case folders appear whole; a re-run continues; report.json)")
-    phantom.add_argument("--seed", type=random_seed, default=0, help="random seed (default 0)")
+    add_random_seed_option(phantom, "--seed")
     phantom.add_argument("--healthy", action="store_true", help="no tumor (empty labels)")
     phantom.add_argument("--resolution", type=int, choices=(1, 2), default=1, help="voxel size in mm (default 1)")
     phantom.add_argument("--t1", help="skull-stripped T1 to build the phantom from (with --mask)")
@@ -90,26 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--naming", choices=("2021", "2023"), default="2023", help="BraTS file naming (default 2023)")
     phantom.add_argument("--workers", type=positive_int, default=1,
                          help="cases drawn in parallel processes (default 1); the cases do not depend on it")
-    phantom.set_defaults(run=cmd_phantom)
 
-    lesion = commands.add_parser(
-        "lesion", help="write a lesion label map placed at a seed on a case's grid",
-        description="Generate a glioma label map (NCR, ED, ET) around a seed point on a case's grid. "
-                    "Edema follows the white matter estimated from the case's T1.")
+    lesion = add_command(commands, "lesion", cmd_lesion,
+                         help="write a lesion label map placed at a seed on a case's grid")
     lesion.add_argument("--case", required=True, help="BraTS case folder (needs at least the T1)")
     add_lesion_options(lesion)
     add_resample_option(lesion)
     lesion.add_argument("--out", required=True, help="output label file (.nii.gz, .nrrd, .mha)")
     lesion.add_argument("--naming", choices=("2021", "2023"),
                         help="label values of the output: 2023 (ET=3) or 2021 (ET=4); default: the case's naming")
-    lesion.set_defaults(run=cmd_lesion)
 
-    info = commands.add_parser(
-        "info", help="summarize an image, a case folder or a dataset",
-        description="Print contrasts, grid, spacing, labels and label volumes of an image file, "
-                    "a BraTS case folder or a dataset folder of cases.")
+    info = add_command(commands, "info", cmd_info, help="summarize an image, a case folder or a dataset")
     info.add_argument("path", help="image file, DICOM folder, case folder or dataset folder")
-    info.set_defaults(run=cmd_info)
 
     add_pathologies_command(commands)
     add_synthesis_commands(commands)

@@ -1,12 +1,37 @@
-"""Command-line option types and option groups shared by the ``synthpathology`` verbs."""
+"""Command-line option types, option groups and sub-command helpers shared by the ``synthpathology``
+verbs."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..core.errors import SynthPathologyError
 from ..core.image_io import ras_to_lps
+from ..lesions.existing import DEFAULT_GAP_MM
 from ..lesions.spec import Composition, LesionSpec
+
+if TYPE_CHECKING:
+    from ..synthesis.synthesizer import Synthesizer
+
+
+def add_command(commands: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int],
+                help: str) -> argparse.ArgumentParser:
+    """The sub-command ``name`` of ``commands``, run by ``run``: ``help`` is its line in the list of
+    commands and ``run``'s docstring its description (as in click), so what a command does is said
+    once, beside the code that does it."""
+    parser = commands.add_parser(name, help=help, description=inspect.getdoc(run))
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_command_group(commands: argparse._SubParsersAction, name: str, dest: str, metavar: str,
+                      **texts: str) -> argparse._SubParsersAction:
+    """The sub-command ``name`` of ``commands`` that only groups sub-commands of its own: add them to
+    the returned action (the chosen one's name lands in ``args.<dest>``)."""
+    return commands.add_parser(name, **texts).add_subparsers(dest=dest, required=True, metavar=metavar)
 
 
 def triple(text: str) -> tuple[float, float, float]:
@@ -58,8 +83,13 @@ def add_lesion_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--irregularity", type=float, default=Composition.irregularity,
                         help=f"lobes and clefts of the core surface, 0 (ellipsoid) to 1 "
                              f"(default {Composition.irregularity:g})")
-    parser.add_argument("--random-seed", type=random_seed, default=0,
-                        help="random seed of the lesion shape, 0 or more (default 0)")
+    add_random_seed_option(parser, help="random seed of the lesion shape, 0 or more (default 0)")
+
+
+def add_random_seed_option(parser: argparse.ArgumentParser, flag: str = "--random-seed",
+                           help: str = "random seed (default 0)") -> None:
+    """``--random-seed`` (or ``flag``): a :func:`random_seed`, 0 by default."""
+    parser.add_argument(flag, type=random_seed, default=0, help=help)
 
 
 def lesion_spec_from_args(args: argparse.Namespace, pathology: str = "glioma") -> LesionSpec:
@@ -101,3 +131,46 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     """``--model`` (a generator model folder) and ``--device``."""
     parser.add_argument("--model", help="generator model folder (default: the pathology's shipped model)")
     add_device_option(parser)
+
+
+def add_synthesizer_options(parser: argparse.ArgumentParser) -> None:
+    """:func:`add_generator_options` and :func:`add_pathology_option`: what
+    :func:`synthesizer_from_args` reads."""
+    add_generator_options(parser)
+    add_pathology_option(parser)
+
+
+def synthesizer_from_args(args: argparse.Namespace) -> Synthesizer:
+    """The synthesizer of ``--model`` (default: ``--pathology``'s model) on ``--device``, refused if its
+    model is not for ``--pathology``."""
+    from ..synthesis.synthesizer import Synthesizer  # torch: loaded by the commands that run a model only
+
+    return Synthesizer(args.model, device=args.device, pathology=args.pathology)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that runs the generator on BraTS cases: :func:`add_synthesizer_options`,
+    ``--naming`` of the output and :func:`add_resample_option`."""
+    add_synthesizer_options(parser)
+    parser.add_argument("--naming", choices=("2021", "2023"),
+                        help="BraTS file naming and ET value of the output (default: the input case's)")
+    add_resample_option(parser)
+
+
+def add_insertion_options(parser: argparse.ArgumentParser) -> None:
+    """``--gap-mm`` and ``--mass-effect``: how a new lesion goes in beside the case's own lesions and
+    how it pushes the tissue around it."""
+    parser.add_argument("--gap-mm", type=float, default=DEFAULT_GAP_MM,
+                        help=f"keep the new lesion (edema included) this far from the case's existing lesions; their "
+                             f"labels are kept in the output segmentation (default {DEFAULT_GAP_MM:g})")
+    parser.add_argument("--mass-effect", type=float, default=0.0, metavar="MM",
+                        help="push the surrounding tissue (every contrast and the label) MM mm away from the new "
+                             "tumour at its edge, fading to nothing within 5 x MM (at least 10 mm); beyond that "
+                             "every voxel is unchanged (default 0: none)")
+
+
+def add_dataset_out_option(parser: argparse.ArgumentParser) -> None:
+    """``--out``: the dataset folder a command writes its output cases into."""
+    parser.add_argument("--out", required=True,
+                        help="output dataset folder: one case folder per output case (appearing whole), and "
+                             "report.json; a re-run into it continues where it stopped")

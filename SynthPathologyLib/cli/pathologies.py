@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..pathologies import LabelInfo, Pathology, contrast_title, get_pathology, pathology_names
+from .options import add_command
 
 
 def _summary(pathology: Pathology) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def _text_lines(pathology: Pathology) -> list[str]:
 
 
 def cmd_pathologies(args: argparse.Namespace) -> int:
+    """List each registered pathology: its label values with names and display colors, the contrasts its
+    models expect, its default model and a one-line description."""
     pathologies = [get_pathology(name) for name in pathology_names()]
     if args.json:
         print(json.dumps([_summary(p) for p in pathologies], indent=2))
@@ -51,11 +54,8 @@ def cmd_pathologies(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_pathologies_command(commands) -> None:
+def add_pathologies_command(commands: argparse._SubParsersAction) -> None:
     """Add ``pathologies`` to the top-level subcommands of ``synthpathology``."""
-    parser = commands.add_parser(
-        "pathologies", help="list the registered pathologies: labels, contrasts, default model",
-        description="List each registered pathology: its label values with names and display colors, the "
-                    "contrasts its models expect, its default model and a one-line description.")
+    parser = add_command(commands, "pathologies", cmd_pathologies,
+                         help="list the registered pathologies: labels, contrasts, default model")
     parser.add_argument("--json", action="store_true", help="print JSON (a list, one object per pathology)")
-    parser.set_defaults(run=cmd_pathologies)

@@ -17,8 +17,16 @@ import argparse
 import json
 from pathlib import Path
 
+from .options import add_command
+
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train the 3D Pix2Pix lesion generator on a BraTS-layout dataset with labels. The run folder --out
+    gets config.yaml, losses.jsonl, checkpoints/last.pt (continue with --resume), model/ (the trained
+    generator with its model card) and tensorboard/. The last validation_cases cases are held out:
+    one with a lesion is validated by repainting it, a healthy one by inpainting a fixed mask
+    (healthy_* metrics). For DDP on N GPUs: torchrun --nproc-per-node N -m SynthPathologyLib.train
+    ARGS."""
     from ..training.config import load_config
     from ..training.loop import train
 
@@ -30,16 +38,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_training_command(commands) -> None:
+def add_training_command(commands: argparse._SubParsersAction) -> None:
     """Add ``train`` to the top-level sub-command parser."""
-    parser = commands.add_parser(
-        "train", help="train the lesion generator (3D Pix2Pix) on a labelled dataset",
-        description="Train the 3D Pix2Pix lesion generator on a BraTS-layout dataset with labels. The run folder "
-                    "--out gets config.yaml, losses.jsonl, checkpoints/last.pt (continue with --resume), model/ "
-                    "(the trained generator with its model card) and tensorboard/. The last validation_cases cases are "
-                    "held out: one with a lesion is validated by repainting it, a healthy one by inpainting a "
-                    "fixed mask (healthy_* metrics). For DDP on N GPUs: "
-                    "torchrun --nproc-per-node N -m SynthPathologyLib.train ARGS.")
+    parser = add_command(commands, "train", cmd_train,
+                         help="train the lesion generator (3D Pix2Pix) on a labelled dataset")
     parser.add_argument("--data", required=True, type=Path, help="BraTS-layout dataset folder (cases with labels)")
     parser.add_argument("--out", required=True, type=Path, help="run folder")
     parser.add_argument("--config", type=Path,
@@ -51,4 +53,3 @@ def add_training_command(commands) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     parser.add_argument("--model-id", default="pix2pix", help="name written into the model card")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay)")
-    parser.set_defaults(run=cmd_train)

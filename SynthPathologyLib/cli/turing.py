@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from .options import positive_int
+from .options import add_command, add_command_group, positive_int
 
 EXIT_LEAKS_FOUND = 1
 
@@ -34,6 +35,9 @@ def _reader_list(text: str) -> tuple[str, ...]:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    """Draw cases from a real and a synthetic BraTS-layout dataset into a study package under anonymous
+    ids, all on one grid, with one intensity scaling and identical headers, and write the answer key
+    to a separate file."""
     from ..turing.create import CreateOptions, create_package
     from ..turing.study_package import Settings
 
@@ -67,6 +71,8 @@ def open_study(package: str | Path, secret_file: str | Path | None):
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
+    """List the anonymous case ids of a study package; with --reader, the reader's own order with what
+    they answered, and their next case (for 'turing answer --case')."""
     from ..turing.journal import read_journal
     from ..turing.session import reader_order
 
@@ -85,6 +91,8 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """Compare everything a reader can see except the image content (file names, sizes, header fields,
+    times, extra files) across cases. Exit status 1 lists each leak."""
     from ..turing.audit import audit_package
 
     report = audit_package(args.package, args.key)
@@ -101,6 +109,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
+    """Record one answer in the reader's journal (scripted entry, transcribed paper forms)."""
     from ..turing.journal import Answer
     from ..turing.session import record_answer
 
@@ -118,6 +127,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Show how many cases each reader has answered."""
     from ..turing.errors import JournalCorruptError
     from ..turing.session import study_status
 
@@ -140,6 +150,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """Accuracy (Wilson 95% CI, binomial test against 50%), sensitivity, specificity, ROC AUC, Fleiss'
+    and Cohen's kappa, realism (Mann-Whitney U) and time per case, per reader and pooled: CSV tables,
+    summary.json and a self-contained HTML report."""
     from ..turing.analysis import analyze_study
     from ..turing.report import write_report
 
@@ -158,19 +171,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_study_action(actions: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int],
+                      help: str) -> argparse.ArgumentParser:
+    """The ``turing`` action ``name`` (:func:`add_command`) on a study package folder, its first argument."""
+    action = add_command(actions, name, run, help)
+    action.add_argument("package", help="study package folder")
+    return action
+
+
 def add_turing_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``turing`` and its actions to the top-level subcommands of ``synthpathology``."""
-    turing = commands.add_parser(
-        "turing", help="blinded real-vs-synthetic reading studies (visual Turing test)",
+    actions = add_command_group(
+        commands, "turing", "turing_command", "ACTION",
+        help="blinded real-vs-synthetic reading studies (visual Turing test)",
         description="Build a blinded study package of real and synthetic cases, check its blinding, record "
                     "readers' answers and analyse them against the answer key.")
-    actions = turing.add_subparsers(dest="turing_command", required=True, metavar="ACTION")
 
-    create = actions.add_parser(
-        "create", help="draw real and synthetic cases into a blinded study package",
-        description="Draw cases from a real and a synthetic BraTS-layout dataset into a study package under "
-                    "anonymous ids, all on one grid, with one intensity scaling and identical headers, and "
-                    "write the answer key to a separate file.")
+    create = add_command(actions, "create", cmd_create,
+                         help="draw real and synthetic cases into a blinded study package")
     create.add_argument("--real", required=True, help="BraTS-layout dataset of real cases")
     create.add_argument("--synthetic", required=True, help="BraTS-layout dataset of synthetic cases")
     create.add_argument("--out", required=True, help="new study package folder")
@@ -186,28 +204,16 @@ def add_turing_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--allow-unlabelled-synthetic", action="store_true",
                         help="accept synthetic case folders without provenance.json or phantom.json (by default "
                              "refused: they may be real cases)")
-    create.set_defaults(run=cmd_create)
 
-    audit = actions.add_parser(
-        "audit", help="check that nothing but the images tells real from synthetic",
-        description="Compare everything a reader can see except the image content (file names, sizes, "
-                    "header fields, times, extra files) across cases. Exit status 1 lists each leak.")
-    audit.add_argument("package", help="study package folder")
+    audit = _add_study_action(actions, "audit", cmd_audit,
+                              help="check that nothing but the images tells real from synthetic")
     audit.add_argument("--key", help="answer key: also relate leaks to the truth and search for source names")
-    audit.set_defaults(run=cmd_audit)
 
-    cases = actions.add_parser(
-        "cases", help="list a study's case ids, or a reader's cases in their order and the next one",
-        description="List the anonymous case ids of a study package; with --reader, the reader's own order with "
-                    "what they answered, and their next case (for 'turing answer --case').")
-    cases.add_argument("package", help="study package folder")
+    cases = _add_study_action(actions, "cases", cmd_cases,
+                              help="list a study's case ids, or a reader's cases in their order and the next one")
     cases.add_argument("--reader", help="reader id: their order, answers and next case")
-    cases.set_defaults(run=cmd_cases)
 
-    answer = actions.add_parser(
-        "answer", help="record one reader's answer for one case",
-        description="Record one answer in the reader's journal (scripted entry, transcribed paper forms).")
-    answer.add_argument("package", help="study package folder")
+    answer = _add_study_action(actions, "answer", cmd_answer, help="record one reader's answer for one case")
     answer.add_argument("--reader", required=True, help="reader id")
     answer.add_argument("--case", required=True, help="anonymous case id")
     answer.add_argument("--label", required=True, choices=("real", "synthetic"))
@@ -216,22 +222,13 @@ def add_turing_commands(commands: argparse._SubParsersAction) -> None:
                         help="1-5: how much the case looks like the stated pathology")
     answer.add_argument("--comment", default="", help="free-text comment")
     answer.add_argument("--time-spent", type=float, metavar="SECONDS", help="time spent on the case, if known")
-    answer.set_defaults(run=cmd_answer)
 
-    status = actions.add_parser("status", help="show each reader's progress",
-                                description="Show how many cases each reader has answered.")
-    status.add_argument("package", help="study package folder")
-    status.set_defaults(run=cmd_status)
+    status = _add_study_action(actions, "status", cmd_status, help="show each reader's progress")
 
-    analyze = actions.add_parser(
-        "analyze", help="statistics of the answers against the answer key",
-        description="Accuracy (Wilson 95% CI, binomial test against 50%), sensitivity, specificity, ROC AUC, "
-                    "Fleiss' and Cohen's kappa, realism (Mann-Whitney U) and time per case, per reader and "
-                    "pooled: CSV tables, summary.json and a self-contained HTML report.")
-    analyze.add_argument("package", help="study package folder")
+    analyze = _add_study_action(actions, "analyze", cmd_analyze,
+                                help="statistics of the answers against the answer key")
     analyze.add_argument("--key", required=True, help="the study's answer key")
     analyze.add_argument("--out", required=True, help="output folder (outside the package)")
-    analyze.set_defaults(run=cmd_analyze)
     for action in (cases, answer, status, analyze):
         add_study_secret_option(action)
 

@@ -16,9 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.durable import atomic_write_bytes
 from .errors import AnswerKeyError
-from .study_package import StudyPackage
+from .study_package import StudyPackage, study_document, write_study_document
 
 KEY_FORMAT = "synthpathology-turing-key"
 KEY_VERSION = 1
@@ -38,16 +37,14 @@ class AnswerKey:
     synthetic_root: str
 
     def to_json(self) -> dict:
-        return {
-            "format": KEY_FORMAT,
-            "version": KEY_VERSION,
-            "package_id": self.package_id,
-            "seed": self.seed,
-            "fraction_synthetic": self.fraction_synthetic,
-            "real_root": self.real_root,
-            "synthetic_root": self.synthetic_root,
-            "cases": {case: {"truth": self.truth[case], "source": self.sources[case]} for case in sorted(self.truth)},
-        }
+        return study_document(
+            KEY_FORMAT, KEY_VERSION, self.package_id,
+            seed=self.seed,
+            fraction_synthetic=self.fraction_synthetic,
+            real_root=self.real_root,
+            synthetic_root=self.synthetic_root,
+            cases={case: {"truth": self.truth[case], "source": self.sources[case]} for case in sorted(self.truth)},
+        )
 
 
 def check_key_location(key_path: Path, package_root: Path) -> None:
@@ -64,7 +61,7 @@ def write_key(key_path: str | os.PathLike, key: AnswerKey, package_root: Path) -
     check_key_location(key_path, package_root)
     key_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        atomic_write_bytes(key_path, (json.dumps(key.to_json(), indent=2) + "\n").encode("utf-8"), exclusive=True)
+        write_study_document(key_path, key.to_json(), exclusive=True)
     except FileExistsError:
         raise AnswerKeyError(f"{key_path}: already exists; refusing to overwrite an answer key") from None
     return key_path

@@ -75,17 +75,27 @@ class Manifest:
         return tuple(case.id for case in self.cases)
 
     def to_json(self) -> dict:
-        return {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "package_id": self.package_id,
-            "pathology": self.pathology,
-            "contrasts": list(self.contrasts),
-            "image": {"format": "nifti1", "dtype": self.dtype, "intensity_range": list(self.intensity_range)},
-            "settings": {"allow_back": self.settings.allow_back, "time_limit_s": self.settings.time_limit_s},
-            "readers": list(self.readers),
-            "cases": [{"id": case.id, "files": dict(case.files)} for case in self.cases],
-        }
+        return study_document(
+            FORMAT, FORMAT_VERSION, self.package_id,
+            pathology=self.pathology,
+            contrasts=list(self.contrasts),
+            image={"format": "nifti1", "dtype": self.dtype, "intensity_range": list(self.intensity_range)},
+            settings={"allow_back": self.settings.allow_back, "time_limit_s": self.settings.time_limit_s},
+            readers=list(self.readers),
+            cases=[{"id": case.id, "files": dict(case.files)} for case in self.cases],
+        )
+
+
+def study_document(format_name: str, version: int, package_id: str, **fields: object) -> dict:
+    """A study's JSON document (the manifest, the answer key): its format, version and package id
+    first, then ``fields``."""
+    return {"format": format_name, "version": version, "package_id": package_id, **fields}
+
+
+def write_study_document(path: Path, document: dict, exclusive: bool = False) -> None:
+    """Write ``document`` (:func:`study_document`) to ``path`` atomically as indented UTF-8 JSON;
+    ``exclusive``: refuse (``FileExistsError``) to replace an existing file."""
+    atomic_write_bytes(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"), exclusive=exclusive)
 
 
 def case_file_path(case_id: str, contrast: str) -> str:
@@ -335,5 +345,5 @@ def write_manifest(root: Path, manifest: Manifest) -> Path:
     data = manifest.to_json()
     parse_manifest(data, f"{root / MANIFEST_NAME} (being written)")
     path = Path(root) / MANIFEST_NAME
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    write_study_document(path, data)
     return path

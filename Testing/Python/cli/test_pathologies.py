@@ -24,12 +24,15 @@ def test_json_lists_every_registered_pathology(monkeypatch, capsys):
     other = register_other_pathology(monkeypatch)
     assert main(["pathologies", "--json"]) == 0
     listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
-    assert sorted(listed) == ["glioma", other]
+    assert sorted(listed) == ["glioma", "metastasis", "ms", other]
     glioma = listed["glioma"]
     assert [(label["value"], label["abbreviation"]) for label in glioma["labels"]] == [(1, "NCR"), (2, "ED"), (3, "ET")]
     assert glioma["labels"][0]["color"] == [0.9, 0.2, 0.2]
     assert glioma["contrasts"] == ["t1", "t1c", "t2", "flair"]
     assert glioma["default_model"] == "glioma_real_v3" and glioma["description"]
+    assert [(label["value"], label["abbreviation"]) for label in listed["metastasis"]["labels"]] == [
+        (1, "NETC"), (2, "SNFH"), (3, "ET")]
+    assert [label["value"] for label in listed["ms"]["labels"]] == [1, 2]
 
 
 @pytest.mark.parametrize(("model_pathology", "asked"), [("testoma", "glioma"), ("glioma", "testoma")])
@@ -54,4 +57,4 @@ def test_the_models_own_pathology_is_accepted(monkeypatch, tmp_path, capsys):
 def test_an_unknown_pathology_is_refused_with_the_registered_ones(tmp_path, capsys):
     assert main(["synthesize", "--case", str(tmp_path), "--seed-ras=0,0,0", "--diameter", "20",
                  "--pathology", "nosuch", "--out", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err == "synthpathology synthesize: error: unknown pathology 'nosuch' (known: glioma)\n"
+    assert capsys.readouterr().err == "synthpathology synthesize: error: unknown pathology 'nosuch' (known: glioma, metastasis, ms)\n"
