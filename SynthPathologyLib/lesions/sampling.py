@@ -43,6 +43,7 @@ MS_SITES = {"periventricular": 0.5, "juxtacortical": 0.2, "deep": 0.2, "infraten
 PERIVENTRICULAR_MM = (1.0, 8.0)
 VENTRICLE_DEPTH_MM = 15.0
 MS_ENHANCING = 0.1
+JUXTACORTICAL_WHITE = (0.5, 0.85)
 # Most lesions one request draws (a lesion load over this many plaques is rare even in severe MS).
 MAX_LESIONS = 100
 
@@ -143,7 +144,10 @@ def random_ms_spec(brain: np.ndarray, white_matter: np.ndarray, grid: sitk.Image
     sites = {
         "periventricular": white & (to_ventricle >= PERIVENTRICULAR_MM[0]) & (to_ventricle <= PERIVENTRICULAR_MM[1])
         if ventricles.any() else np.zeros_like(white),
-        "juxtacortical": seeds.allowed & (wm > 0.3) & (wm < 0.7) & (seeds.depth < 15.0) & (s > 0.35),
+        # White matter next to the cortex (on the white side of the junction: a plaque centred on
+        # the junction itself would lie half in grey matter).
+        "juxtacortical": seeds.allowed & (wm > JUXTACORTICAL_WHITE[0]) & (wm < JUXTACORTICAL_WHITE[1])
+        & (seeds.depth < 15.0) & (s > 0.35),
         "deep": white & (to_ventricle > PERIVENTRICULAR_MM[1]) & (seeds.depth >= 15.0),
         "infratentorial": white & (s < 0.3),
     }
@@ -216,7 +220,15 @@ def _ventricles(seeds: _SeedGrid, wm: np.ndarray, csf: np.ndarray | None) -> np.
     """The ventricles on the coarse grid: CSF (or, without a CSF map, tissue that is barely white
     matter) deep inside the brain, where the sulci's CSF does not reach."""
     fluid = seeds.coarse(csf) > CSF_LEVEL if csf is not None else wm < 0.05
-    return fluid & seeds.mask & (seeds.depth >= VENTRICLE_DEPTH_MM)
+    deep = fluid & seeds.mask & (seeds.depth >= VENTRICLE_DEPTH_MM)
+    # The deep ends of the interhemispheric and Sylvian fissures are deep fluid too, but small pieces
+    # beside the ventricular system, which is one large body (lateral ventricles joined through the
+    # third): keep the largest piece and those at least a third its size.
+    pieces, count = ndimage.label(deep)
+    if count <= 1:
+        return deep
+    sizes = np.bincount(pieces.ravel())[1:]
+    return np.isin(pieces, 1 + np.flatnonzero(sizes >= sizes.max() / 3))
 
 
 def _gradient_at(distance: np.ndarray, index: np.ndarray, seeds: _SeedGrid) -> np.ndarray:

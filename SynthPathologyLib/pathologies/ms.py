@@ -24,5 +24,5 @@ MS = register_pathology(Pathology(
     composition_defaults=(("edema_extent_mm", 0.0), ("necrosis_fraction", 0.0), ("irregularity", 0.3),
                           ("enhancing", False)),
     space_occupying=False,
-    phantom_labels=(1,),
+    phantom_labels=(),  # a chronic (1) or an enhancing (2) plaque
 ))

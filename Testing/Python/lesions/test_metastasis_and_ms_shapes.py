@@ -171,7 +171,7 @@ def test_several_ms_seeds_give_one_plaque_at_each(brain):
     seeds = [(-30.0, -20.0, 10.0), (25.0, 15.0, -10.0), (0.0, 40.0, 20.0), (-10.0, -45.0, -20.0), (30.0, -30.0, 25.0)]
     label = np.zeros(array(mask).shape, np.uint8)
     for k, seed in enumerate(seeds):
-        lesion = array(generate_lesion(plaque(center=seed, diameters=(12.0, 8.0, 8.0), seed=k), grid, mask, wm))
+        lesion = array(generate_lesion(plaque(center=seed, diameters=(12.0, 8.0, 8.0), seed=k), grid, mask))
         assert not np.any((lesion > 0) & (label > 0))
         label = np.maximum(label, lesion)
     components, count = ndimage.label(label > 0)
@@ -180,6 +180,17 @@ def test_several_ms_seeds_give_one_plaque_at_each(brain):
     centroids = [positions[components == k].mean(0) for k in range(1, count + 1)]
     for seed in seeds:
         assert min(np.linalg.norm(c - seed) for c in centroids) < 2.0
+
+
+def test_ms_plaques_stay_in_white_matter(brain):
+    grid, mask, wm = brain
+    white = array(wm)
+    inside = np.argwhere(white > 0.9)
+    center = grid.TransformIndexToPhysicalPoint([int(v) for v in inside[len(inside) // 2][::-1]])
+    plain = array(generate_lesion(plaque(center=center, diameters=(14.0, 9.0, 9.0), seed=1), grid, mask))
+    clipped = array(generate_lesion(plaque(center=center, diameters=(14.0, 9.0, 9.0), seed=1), grid, mask, wm))
+    assert clipped.any() and np.all(white[clipped > 0] > 0.25)
+    assert np.array_equal(clipped > 0, (plain > 0) & (white > 0.25))
 
 
 def test_a_non_enhancing_glioma_core_is_all_label_1(brain):
