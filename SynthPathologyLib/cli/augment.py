@@ -15,27 +15,37 @@ from tqdm import tqdm
 
 from ..core.errors import SynthPathologyError
 from ..io.dataset_writer import Shard
-from .cases import insert, output_files, read_case
+from ..pathologies import get_pathology
+from .cases import Lesions, draw_lesions, insert, output_files, read_case
 from .options import (
     add_command,
     add_dataset_out_option,
+    add_diameter_range_option,
     add_insertion_options,
+    add_lesion_load_option,
     add_model_options,
     add_random_seed_option,
+    diameter_range_of,
+    lesions_per_case_defaults,
     positive_int,
     synthesizer_from_args,
 )
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
-    """The dataset factory: K synthetic lesions per case, placed in deep white matter away from the
-    brain's edge and from the case's own lesions (whose labels are kept), written as a BraTS-layout
-    dataset with labels and provenance. A case without room for the asked size is retried smaller,
-    then skipped; report.json lists both."""
+    """The dataset factory: K synthetic cases per input case, each with one or more lesions of the
+    pathology at random plausible places (a glioma in lobar white matter, metastases at the grey-white
+    junction, MS plaques periventricular, juxtacortical, deep or infratentorial) away from the brain's
+    edge and from the case's own lesions (whose labels are kept), written as a BraTS-layout dataset
+    with labels and provenance. A case without room for the asked size is retried smaller, then
+    skipped; report.json lists both."""
     from ..io.brats import require_brats_cases
     from ..io.dataset_writer import DatasetWriter
 
-    # --per-case lesions into each case of this run's --shard, in --workers processes. Each output case
+    if args.label_library and (args.lesions is not None or args.lesion_load is not None):
+        raise SynthPathologyError("--label-library places one library lesion per output case; --lesions and "
+                                  "--lesion-load go with generated lesions")
+    # --per-case output cases of each case of this run's --shard, in --workers processes. Each output case
     # depends on --seed and its id alone, so shards and workers write the files one serial run would.
     folders = require_brats_cases(args.data)
     ids = {folder: [_augmented_id(folder, k) for k in range(args.per_case)] for folder in args.shard.select(folders)}
@@ -46,12 +56,11 @@ def cmd_augment(args: argparse.Namespace) -> int:
                            cases={case_id for variants in ids.values() for case_id in variants})
     tasks = [(folder, todo) for folder, variants in ids.items()
              if (todo := [k for k, case_id in enumerate(variants) if not writer.done(case_id)])]
-    asked = tuple(args.diameter_range)
     with _augmenting(args, len(folders) > 1, len(tasks)) as augment:
         for outcomes in tqdm(augment(tasks), total=len(tasks), desc="augment", unit="case",
                              disable=len(folders) == 1):
             for outcome in outcomes:
-                _record(writer, outcome, asked)
+                _record(writer, outcome)
     return writer.finish()
 
 
@@ -62,21 +71,22 @@ def _augmented_id(folder: Path, k: int) -> str:
 @dataclass(frozen=True)
 class _Outcome:
     """What became of one output case (or of a whole input case, named by its folder): written, with
-    ``shrunk_to_mm`` the mean diameter of a lesion made smaller than asked; or not, and why (``problem``)."""
+    ``shrunk`` the diameter range asked and the mean diameter of its lesions made smaller than asked;
+    or not, and why (``problem``)."""
 
     case_id: str
     problem: str | None = None
-    shrunk_to_mm: float | None = None
+    shrunk: tuple[tuple[float, float], float] | None = None
 
 
-def _record(writer, outcome: _Outcome, asked: tuple[float, float]) -> None:
+def _record(writer, outcome: _Outcome) -> None:
     """Enter ``outcome`` in ``writer``'s report (its case folder, if any, is written already)."""
     if outcome.problem is not None:
         writer.skip(outcome.case_id, outcome.problem)
         return
     writer.record(outcome.case_id)
-    if outcome.shrunk_to_mm is not None:
-        writer.shrink(outcome.case_id, asked, outcome.shrunk_to_mm)
+    if outcome.shrunk is not None:
+        writer.shrink(outcome.case_id, *outcome.shrunk)
 
 
 _Task = tuple[Path, list[int]]  # an input case folder and the variants k of it to write
@@ -93,7 +103,8 @@ class _Augmenter:
         self.args = args
         self.several = several
         self.synthesizer = synthesizer_from_args(args)
-        self.asked = tuple(args.diameter_range)
+        self.pathology = get_pathology(self.synthesizer.card.pathology)
+        self.asked = diameter_range_of(args, self.pathology.name)
         self.library = library_files(args.label_library) if args.label_library else None
 
     def __call__(self, task: _Task) -> list[_Outcome]:
@@ -126,18 +137,34 @@ class _Augmenter:
         rng = np.random.default_rng([self.args.seed, zlib.crc32(folder.name.encode()), k])
         try:
             if self.library:
-                result, used = _synthesize_from_library(self.synthesizer, prepared, csf, rng, self.library,
-                                                        self.args), self.asked
+                lesions = _library_lesion(self.synthesizer, prepared, csf, rng, self.library, self.args)
+                used = [self.asked]
             else:
-                result, used = _synthesize_somewhere(self.synthesizer, prepared, csf, rng, self.asked, self.args)
+                lesions, used = draw_lesions(self.synthesizer, prepared, csf, rng, self.asked, self.args, case_id,
+                                             **self._how_many(rng))
+            result = insert(self.synthesizer, prepared, lesions, self.args)
         except SynthPathologyError as exc:
             return _Outcome(case_id, problem=str(exc))
         result.case.case_id = case_id
+        # The range the lesions came from: the narrowest, when some were drawn smaller than asked.
+        narrowest = min(used, key=lambda sizes: sizes[1])
         write_case_folder(Path(self.args.out), result.case, *output_files(result, self.args, folder,
                                                                          gap_mm=self.args.gap_mm,
-                                                                         diameter_range_mm=list(used)))
-        shrunk = None if used == self.asked else float(np.mean(result.provenance["lesion"]["diameters_mm"]))
-        return _Outcome(case_id, shrunk_to_mm=shrunk)
+                                                                         diameter_range_mm=list(narrowest)))
+        shrunk = [np.mean(lesion["diameters_mm"]) for lesion, sizes in zip(lesions.described, used)
+                  if sizes != self.asked]
+        return _Outcome(case_id, shrunk=(self.asked, float(np.mean(shrunk))) if shrunk else None)
+
+    def _how_many(self, rng) -> dict[str, int | float]:
+        """:func:`draw_lesions`' ``count`` or ``load_ml`` for one output case: ``--lesions``,
+        ``--lesion-load``, else a count drawn from ``rng`` in the pathology's ``lesions_per_case``."""
+        if self.args.lesion_load is not None:
+            return {"load_ml": self.args.lesion_load}
+        if self.args.lesions is not None:
+            return {"count": self.args.lesions}
+        low, high = self.pathology.lesions_per_case
+        # Drawn only when it varies: a glioma case draws its lesion as it did before counts existed.
+        return {"count": low if low == high else int(rng.integers(low, high + 1))}
 
 
 @contextmanager
@@ -177,21 +204,9 @@ def _augment_in_worker(task: _Task) -> list[_Outcome]:
     return _WORKER(task)
 
 
-def _synthesize_somewhere(synthesizer, prepared, csf, rng, diameter_range, args):
-    """Synthesize a random plausible lesion in the room ``prepared`` leaves (away from the case's own
-    lesion, out of ``csf``): :func:`draw_fitting_lesion`. Returns the result and the diameter range
-    its lesion came from."""
-    from ..lesions.sampling import draw_fitting_lesion
-
-    spec, label, sizes = draw_fitting_lesion(prepared.mask, prepared.white_matter, csf, rng, diameter_range,
-                                             synthesizer.card.pathology)
-    result = insert(synthesizer, prepared, label, args, spec.random_seed, spec.to_dict())
-    return result, sizes
-
-
-def _synthesize_from_library(synthesizer, prepared, csf, rng, files: list[Path], args):
-    """Synthesize a lesion of a random library file (:func:`place_library_lesion`); provenance
-    records the file and the placement."""
+def _library_lesion(synthesizer, prepared, csf, rng, files: list[Path], args) -> Lesions:
+    """A lesion of a random library file placed at a plausible site (:func:`place_library_lesion`);
+    provenance records the file and the placement."""
     from dataclasses import asdict
 
     from ..lesions.library import place_library_lesion, read_library_label
@@ -201,7 +216,7 @@ def _synthesize_from_library(synthesizer, prepared, csf, rng, files: list[Path],
     label = read_library_label(path, synthesizer.card.pathology)
     placed, placement = place_library_lesion(label, prepared.mask, prepared.white_matter, csf, rng, source,
                                              synthesizer.card.pathology)
-    return insert(synthesizer, prepared, placed, args, int(rng.integers(2**31)), {"library": asdict(placement)})
+    return Lesions([placed], [int(rng.integers(2**31))], [{"library": asdict(placement)}])
 
 
 def _shard(text: str) -> Shard:
@@ -218,9 +233,14 @@ def add_augment_command(commands: argparse._SubParsersAction) -> None:
                           help="insert lesions at random plausible places into every case of a dataset")
     augment.add_argument("--data", required=True, help="BraTS-layout dataset folder")
     add_dataset_out_option(augment)
-    augment.add_argument("--per-case", type=positive_int, default=1, help="lesions per case (default 1)")
-    augment.add_argument("--diameter-range", type=float, nargs=2, default=(15.0, 40.0), metavar=("MIN", "MAX"),
-                         help="tumor-core diameter range in mm (default 15 40)")
+    augment.add_argument("--per-case", type=positive_int, default=1,
+                         help="output cases per input case, each with its own lesions (default 1)")
+    count = augment.add_mutually_exclusive_group()
+    count.add_argument("--lesions", type=positive_int, metavar="N",
+                       help=f"lesions per output case (default: a number drawn per case in the pathology's range; "
+                            f"{lesions_per_case_defaults()}; one with --label-library)")
+    add_lesion_load_option(count, "--lesions")
+    add_diameter_range_option(augment, "generated lesions")
     augment.add_argument("--label-library", metavar="DIR",
                          help="take lesion shapes from the segmentations in this folder (any grid; BraTS 2021 or "
                               "2023 values), each placed at a plausible site with a random rotation and scale "

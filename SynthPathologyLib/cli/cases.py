@@ -1,13 +1,19 @@
 """The cases the generator's commands read, insert lesions into and write: ``--case`` as one case or
 a dataset, each read with the contrasts the model needs, and written with ``--naming`` and the
-provenance (shared by :mod:`.synthesis`, :mod:`.augment` and :mod:`.inpaint`)."""
+provenance (shared by :mod:`.synthesis`, :mod:`.augment` and :mod:`.inpaint`); the lesions inserted,
+one or several."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 
 def case_folders(path: str, command: str) -> list[Path]:
@@ -44,13 +50,49 @@ def read_case(folder: Path, synthesizer, args: argparse.Namespace, **options):
     return read_brats_case(folder, contrasts=required, resample=args.resample, **options)
 
 
-def insert(synthesizer, prepared, lesion, args: argparse.Namespace, random_seed: int | None = None,
-           described: dict | None = None):
-    """:func:`~SynthPathologyLib.synthesis.insertion.insert_lesion` with ``--mass-effect`` and ``--gap-mm``."""
-    from ..synthesis.insertion import insert_lesion
+@dataclass
+class Lesions:
+    """The lesions of one output case, inserted in this order by :func:`insert`: label maps on the
+    case's grid, and per lesion the generator's random seed and what provenance says of it."""
 
-    return insert_lesion(synthesizer, prepared, lesion, random_seed=random_seed, mass_effect_mm=args.mass_effect,
-                         gap_mm=args.gap_mm, described=described)
+    labels: list[sitk.Image]
+    random_seeds: list[int]
+    described: list[dict]
+
+
+def insert(synthesizer, prepared, lesions: Lesions, args: argparse.Namespace):
+    """:func:`~SynthPathologyLib.synthesis.insertion.insert_lesions` with ``--mass-effect`` and
+    ``--gap-mm``: provenance lists the lesions."""
+    from ..synthesis.insertion import insert_lesions
+
+    return insert_lesions(synthesizer, prepared, lesions.labels, random_seeds=lesions.random_seeds,
+                          mass_effect_mm=args.mass_effect, gap_mm=args.gap_mm, described=lesions.described)
+
+
+def draw_lesions(synthesizer, prepared, csf, rng, diameter_range: tuple[float, float], args: argparse.Namespace,
+                 case_id: str, count: int = 1, load_ml: float | None = None,
+                 ) -> tuple[Lesions, list[tuple[float, float]]]:
+    """``count`` random plausible lesions of the model's pathology, or as many as ``load_ml`` ml of
+    core takes, in the room ``prepared`` leaves (away from the case's lesions, out of ``csf``; see
+    :func:`~SynthPathologyLib.lesions.sampling.draw_fitting_lesions`), each ``--gap-mm`` from the
+    others; says so when the brain holds fewer. Returns them and the diameter range each came from."""
+    from ..core.errors import CaseError
+    from ..lesions.placement import kept_core
+    from ..lesions.sampling import draw_fitting_lesions
+
+    if prepared.white_matter is None:
+        raise CaseError(f"case {prepared.case.case_id} has no T1: random lesions go where the white matter "
+                        "estimated from it says they grow")
+    drawn = draw_fitting_lesions(prepared.mask, prepared.white_matter, csf, rng, diameter_range,
+                                 synthesizer.card.pathology, count=count, load_ml=load_ml, gap_mm=args.gap_mm)
+    core_ml = sum(kept_core(label, spec)[0] for spec, label, _ in drawn) / 1000
+    if load_ml is not None and core_ml < load_ml:
+        print(f"{case_id}: room for {core_ml:.1f} ml of the {load_ml:g} ml lesion load ({len(drawn)} lesion(s))")
+    elif load_ml is None and len(drawn) < count:
+        print(f"{case_id}: room for {len(drawn)} of the {count} lesions")
+    lesions = Lesions([label for _, label, _ in drawn], [spec.random_seed for spec, _, _ in drawn],
+                      [spec.to_dict() for spec, _, _ in drawn])
+    return lesions, [sizes for _, _, sizes in drawn]
 
 
 def write_result(writer, result, args: argparse.Namespace, folder: Path, **extra) -> Path:

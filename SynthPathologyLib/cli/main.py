@@ -19,9 +19,12 @@ from .inpaint import add_inpaint_command
 from .options import (
     add_command,
     add_lesion_options,
+    add_pathology_option,
     add_random_seed_option,
     add_resample_option,
-    lesion_spec_from_args,
+    add_seed_option,
+    lesion_specs_from_args,
+    lesions_per_case_defaults,
     positive_int,
 )
 from .pathologies import add_pathologies_command
@@ -34,8 +37,9 @@ EXIT_INTERRUPTED = 130
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
-    """Simulate multi-contrast brain MRI cases with or without a glioma, from the built-in MNI152 brain
-    or from your own skull-stripped T1 and brain mask."""
+    """Simulate multi-contrast brain MRI cases with or without lesions of a pathology (gliomas by
+    default; metastases, MS plaques), from the built-in MNI152 brain or from your own skull-stripped
+    T1 and brain mask."""
     from ..io.dataset_writer import DatasetWriter
     from ..phantom.dataset import write_phantom_dataset
     from ..phantom.default_brain import load_brain, load_default_brain
@@ -43,7 +47,12 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
     if (args.t1 is None) != (args.mask is None):
         raise SynthPathologyError("--t1 and --mask go together: give both or neither")
-    options = PhantomOptions(resolution_mm=float(args.resolution), healthy=args.healthy)
+    if args.lesions is not None and args.healthy:
+        raise SynthPathologyError("--healthy cases hold no lesion: give --lesions or --healthy, not both")
+    if args.lesions is not None and args.lesions[0] > args.lesions[1]:
+        raise SynthPathologyError(f"--lesions needs MIN <= MAX, got {args.lesions[0]} {args.lesions[1]}")
+    options = PhantomOptions(resolution_mm=float(args.resolution), healthy=args.healthy, pathology=args.pathology,
+                             lesion_count=None if args.lesions is None else tuple(args.lesions))
     brain = load_brain(args.t1, args.mask) if args.t1 else load_default_brain(options.resolution_mm)
     writer = DatasetWriter(args.out, "phantom")
     write_phantom_dataset(Path(args.out), args.cases, args.seed, options, brain=brain, naming=args.naming,
@@ -52,8 +61,8 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 
 def cmd_lesion(args: argparse.Namespace) -> int:
-    """Generate a glioma label map (NCR, ED, ET) around a seed point on a case's grid. Edema follows the
-    white matter estimated from the case's T1."""
+    """Generate a lesion label map of a pathology (glioma: NCR, ED, ET) around a seed point on a case's
+    grid. Edema follows the white matter estimated from the case's T1."""
     from ..core.image_io import write_image
     from ..io.brats import NAMINGS, naming_of, read_brats_case
     from ..io.info import format_label_volumes
@@ -61,7 +70,7 @@ def cmd_lesion(args: argparse.Namespace) -> int:
     from ..phantom.atlas import estimate_tissue_maps_with_priors
 
     case = read_brats_case(args.case, contrasts=("t1",), resample=args.resample)
-    spec = lesion_spec_from_args(args)
+    [spec] = lesion_specs_from_args(args, args.pathology)
     mask = case.mask()
     white_matter = estimate_tissue_maps_with_priors(case.images["t1"], mask).wm
     label = generate_lesion(spec, case.reference, mask, white_matter)
@@ -94,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--out", required=True,
                          help="output dataset folder (case folders appear whole; a re-run continues; report.json)")
     add_random_seed_option(phantom, "--seed")
-    phantom.add_argument("--healthy", action="store_true", help="no tumor (empty labels)")
+    phantom.add_argument("--healthy", action="store_true", help="no lesion (empty labels)")
+    add_pathology_option(phantom, default="glioma")
+    phantom.add_argument("--lesions", type=positive_int, nargs=2, metavar=("MIN", "MAX"),
+                         help=f"lesions per case, drawn in MIN-MAX (default: the pathology's; "
+                              f"{lesions_per_case_defaults()})")
     phantom.add_argument("--resolution", type=int, choices=(1, 2), default=1, help="voxel size in mm (default 1)")
     phantom.add_argument("--t1", help="skull-stripped T1 to build the phantom from (with --mask)")
     phantom.add_argument("--mask", help="brain mask of --t1")
@@ -105,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     lesion = add_command(commands, "lesion", cmd_lesion,
                          help="write a lesion label map placed at a seed on a case's grid")
     lesion.add_argument("--case", required=True, help="BraTS case folder (needs at least the T1)")
+    add_seed_option(lesion)
     add_lesion_options(lesion)
+    add_pathology_option(lesion, default="glioma")
     add_resample_option(lesion)
     lesion.add_argument("--out", required=True, help="output label file (.nii.gz, .nrrd, .mha)")
     lesion.add_argument("--naming", choices=("2021", "2023"),

@@ -35,7 +35,7 @@ def test_json_lists_every_registered_pathology(monkeypatch, capsys):
     assert [label["value"] for label in listed["ms"]["labels"]] == [1, 2]
 
 
-@pytest.mark.parametrize(("model_pathology", "asked"), [("testoma", "glioma"), ("glioma", "testoma")])
+@pytest.mark.parametrize(("model_pathology", "asked"), [("testoma", "glioma"), ("glioma", "testoma"), ("glioma", "ms")])
 def test_a_model_of_another_pathology_is_refused_in_one_line(model_pathology, asked, monkeypatch, tmp_path, capsys):
     register_other_pathology(monkeypatch)
     model = save_tiny_model(tmp_path / "model", pathology=model_pathology)

@@ -19,13 +19,13 @@ TINY = NetworkConfig(channels=(4, 8, 16), strides=(2, 2))
 
 
 def save_tiny_model(folder, spacing=(2.0, 2.0, 2.0), patch=(32, 32, 32), pathology="glioma"):
-    """Write a model folder holding a small untrained generator (seeded weights) for ``pathology``
-    (registered, with three labels)."""
+    """Write a model folder holding a small untrained generator (seeded weights) for the registered
+    ``pathology`` (one label channel per label value)."""
     torch.manual_seed(0)
     card = ModelCard(model_id="tiny", pathology=pathology, contrasts=["t1", "t1c", "t2", "flair"],
                      patch_size=list(patch), spacing_mm=list(spacing), margin_mm=4.0,
                      network={"channels": list(TINY.channels), "strides": list(TINY.strides)})
-    generator = build_generator(TINY, ChannelLayout(4, 3))
+    generator = build_generator(TINY, ChannelLayout(4, len(pathologies.get_pathology(pathology).label_values)))
     return save_model(folder, generator, card)
 
 
