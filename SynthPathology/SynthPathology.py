@@ -1,25 +1,27 @@
-"""SynthPathology: place and scale a lesion seed on a loaded brain, synthesize, overlay.
+"""SynthPathology: choose a pathology, place lesion seeds on a loaded brain, synthesize, overlay.
 
 Slicer's scripted-module layout: Module (metadata, sample data), parameter node, Widget (loads
 Resources/UI/SynthPathology.ui and only wires it to the Logic), Logic (calls SynthPathologyLib.mrml,
 which holds all the work and runs headless too), Test (the whole workflow on the default brain).
 
 Generate, Save and Remove run as SynthPathologyLib.mrml jobs: the heavy part in a worker thread; a
-QTimer polls the job, which applies each result on the main thread; Cancel stops after the current step.
+QTimer polls the job (SynthPathologyLib.mrml.job_progress), which applies each result on the main
+thread; Cancel stops after the current step.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Union
 
 import qt
 import slicer
 import vtk
-from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -37,8 +39,12 @@ if (_CHECKOUT / "SynthPathologyLib").is_dir() and str(_CHECKOUT) not in sys.path
 
 from SynthPathologyLib.core import dependencies  # noqa: E402  (needs the path above; imports nothing heavy)
 from SynthPathologyLib.core.resources import resource_path  # noqa: E402
+from SynthPathologyLib.pathologies import get_pathology, pathology_names  # noqa: E402  (pure data)
 
 CONTRASTS = ("t1", "t1c", "t2", "flair")
+# Parameter -> the Composition field it sets (SynthPathologyLib.lesions.spec).
+COMPOSITION = {"edemaExtentMm": "edema_extent_mm", "necrosisFraction": "necrosis_fraction",
+               "rimThicknessMm": "rim_thickness_mm", "irregularity": "irregularity", "enhancing": "enhancing"}
 DEFAULT_BRAIN_SAMPLE = "SynthPathologyDefaultBrain"
 
 
@@ -50,13 +56,13 @@ class SynthPathology(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["SynthPathology developers"]
         self.parent.helpText = (
-            "Place and scale a lesion seed (a Markups ROI) on a loaded brain; a 3D Pix2Pix generator "
-            "paints a glioma (necrotic core, enhancing rim, edema) into T1, T1c, T2 and FLAIR around it. "
-            "A library lesion (a real segmentation file) can be placed at the seed instead, and a mass "
-            "effect can push the surrounding tissue away. Only voxels near the lesion (and within the mass "
-            "effect's reach) change. The synthetic volumes are shown over the originals and can be saved "
-            "as a BraTS case folder with the label and provenance. The default model is trained on "
-            "simulated (phantom) data; see the project README for training on BraTS."
+            "Choose a pathology (glioma, brain metastasis, multiple sclerosis...) and place a lesion seed (a Markups "
+            "ROI, or a point list: one lesion per point) on a loaded brain; a 3D Pix2Pix generator trained for that "
+            "pathology paints the lesions (e.g. a glioma's necrotic core, enhancing rim and edema) into T1, T1c, T2 "
+            "and FLAIR. A library lesion (a real segmentation file) can be placed at the seed instead, and a mass "
+            "effect can push the surrounding tissue away. Only voxels near the lesions (and within the mass effect's "
+            "reach) change. The synthetic volumes are shown over the originals and can be saved as a BraTS case "
+            "folder with the label and provenance."
         )
         self.parent.acknowledgementText = "Built on 3D Slicer, MONAI, SimpleITK and the MNI152 template (via nilearn)."
         slicer.app.connect("startupCompleted()", registerSampleData)
@@ -82,17 +88,20 @@ def registerSampleData():
 class SynthPathologyParameterNode:
     """Everything the module's widgets show; saved with the scene."""
 
-    pathology: Annotated[str, Choice(["glioma"])] = "glioma"
+    pathology: Annotated[str, Choice(pathology_names())] = "glioma"  # the registry's; shown by display name
     t1: vtkMRMLScalarVolumeNode
     t1c: vtkMRMLScalarVolumeNode
     t2: vtkMRMLScalarVolumeNode
     flair: vtkMRMLScalarVolumeNode
-    seed: vtkMRMLMarkupsROINode
-    diameterMm: Annotated[float, WithinRange(4.0, 80.0)] = 30.0
+    # An ROI is one lesion; a point list is one lesion per point, each of diameterMm.
+    seed: Union[vtkMRMLMarkupsROINode, vtkMRMLMarkupsFiducialNode]
+    diameterMm: Annotated[float, WithinRange(3.0, 80.0)] = 30.0
+    # Composition (glioma's defaults, Composition's); choosing a pathology sets its own.
     edemaExtentMm: Annotated[float, WithinRange(0.0, 30.0)] = 8.0
     necrosisFraction: Annotated[float, WithinRange(0.0, 0.9)] = 0.3
     rimThicknessMm: Annotated[float, WithinRange(1.0, 10.0)] = 3.0
-    irregularity: Annotated[float, WithinRange(0.0, 1.0)] = 0.7  # Composition.irregularity
+    irregularity: Annotated[float, WithinRange(0.0, 1.0)] = 0.7
+    enhancing: bool = True
     massEffectMm: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
     # A segmentation file whose lesion is placed at the seed; empty (Path(), shown as ".") means the
     # parametric lesion. ctkPathLineEdit binds to Path parameters only, so no None here.
@@ -118,7 +127,8 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._observedSeed = None
-        self._job = None  # the SceneJob running, if any
+        self._shownPathology = None  # the pathology the labels and composition rows show
+        self._jobs = None  # the JobProgress that runs and shows Generate, Save and Remove
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -127,26 +137,26 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SynthPathologyLogic()
-        self._jobTimer = qt.QTimer()
-        self._jobTimer.setInterval(100)  # ms between polls: progress stays live, the GUI idle
-        self._jobTimer.connect("timeout()", self._pollJob)
+        from SynthPathologyLib.mrml.job_progress import JobProgress
+
+        self._jobs = JobProgress(qt.QTimer(), self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
+                                 on_finished=self._showOutcome, on_change=self._updateButtons)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
 
-        self.ui.generateButton.connect("clicked(bool)", self.onGenerate)
-        self.ui.removeLesionButton.connect("clicked(bool)", self.onRemoveLesion)
-        self.ui.saveCaseButton.connect("clicked(bool)", self.onSaveCase)
-        self.ui.newSeedButton.connect("clicked(bool)", self.onNewSeed)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
-        self._endJob()  # none yet: hides the progress widgets
+        self.ui.generateButton.connect("clicked(bool)", lambda: self._startJob(self.logic.generate))
+        self.ui.removeLesionButton.connect("clicked(bool)", lambda: self._startJob(self.logic.removeLesion))
+        self.ui.saveCaseButton.connect("clicked(bool)", lambda: self._startJob(self.logic.saveVariants))
+        self.ui.newSeedButton.connect("clicked(bool)", lambda: self.onNewSeed(points=False))
+        self.ui.newSeedPointsButton.connect("clicked(bool)", lambda: self.onNewSeed(points=True))
         self.ui.diameterSlider.connect("valueChanged(double)", self.onDiameterChanged)
         self.ui.opacitySlider.connect("valueChanged(double)", self.logic.setOverlayOpacity)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
-        self._endJob()
+        self._jobs.stop()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -159,7 +169,7 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
 
     def onSceneStartClose(self, caller, event) -> None:
-        self._endJob()  # its results must not reach the next scene
+        self._jobs.stop()  # its results must not reach the next scene
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -181,14 +191,18 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
         self._parameterNode = inputParameterNode
+        self._shownPathology = None  # a loaded scene keeps its composition: no defaults applied
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            for index, name in enumerate(pathology_names()):  # connectGui filled the names (the values)
+                self.ui.pathologyComboBox.setItemText(index, get_pathology(name).display_name)
+                self.ui.pathologyComboBox.setItemData(index, get_pathology(name).description, qt.Qt.ToolTipRole)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
             self._updateButtons()
 
     def _updateButtons(self, caller=None, event=None) -> None:
         params = self._parameterNode
-        idle = self._job is None
+        idle = self._jobs is not None and self._jobs.idle
         # Any subset may do (a v2+ model takes any; the model says which it needs when it runs).
         ready = bool(params and any(getattr(params, c) for c in CONTRASTS) and params.seed)
         self.ui.generateButton.enabled = ready and idle
@@ -197,6 +211,26 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.removeLesionButton.enabled = bool(params and params.lesionSegmentation and params.t1) and idle
         self.ui.saveCaseButton.enabled = ready and idle
         self._observeSeed(params.seed if params else None)
+        if params and params.pathology != self._shownPathology:
+            self._showPathology(params)
+
+    def _showPathology(self, params) -> None:
+        """The chosen pathology's labels (names and segment colours) and composition rows; a
+        pathology the user just chose also sets its composition defaults."""
+        chosen = self._shownPathology is not None
+        self._shownPathology = params.pathology
+        if chosen:
+            self.logic.setPathologyDefaults(params)
+        pathology = get_pathology(params.pathology)
+        self.ui.labelsLegendLabel.text = "  ".join(
+            f"<span style='color:rgb({','.join(str(round(255 * c)) for c in label.color)})'>&#9632;</span> "
+            f"{label.value} {label.name}" for label in pathology.labels)
+        regions = {label.region for label in pathology.labels}
+        for widgets, region in (((self.ui.edemaLabel, self.ui.edemaSlider), "edema"),
+                                ((self.ui.necrosisLabel, self.ui.necrosisSlider, self.ui.rimLabel, self.ui.rimSlider),
+                                 "necrosis")):
+            for widget in widgets:
+                widget.visible = region in regions  # e.g. no edema or necrosis in multiple sclerosis
 
     def _observeSeed(self, seed) -> None:
         """Live update: regenerate when the user releases the ROI after moving or resizing it."""
@@ -210,58 +244,33 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSeedReleased(self, caller, event) -> None:
         if self._parameterNode.liveUpdate and self.ui.generateButton.enabled:
-            self.onGenerate()
+            self._startJob(self.logic.generate)
 
-    def onNewSeed(self) -> None:
-        seed = self.logic.newSeed(self._parameterNode)
+    def onNewSeed(self, points: bool) -> None:
+        """A new ROI seed, or a point list that each click adds a lesion to, placed in the views."""
+        seed = self.logic.newSeed(self._parameterNode, points)
         self.ui.seedPlaceWidget.setCurrentNode(seed)
+        if points:
+            self.ui.seedPlaceWidget.placeMultipleMarkups = slicer.qSlicerMarkupsPlaceWidget.ForcePlaceMultipleMarkups
         self.ui.seedPlaceWidget.setPlaceModeEnabled(True)
 
     def onDiameterChanged(self, diameter: float) -> None:
-        if self._parameterNode and self._parameterNode.seed:
-            self._parameterNode.seed.SetRadiusXYZ(*(diameter / 2,) * 3)
-
-    def onGenerate(self) -> None:
-        self._startJob(self.logic.generate)
-
-    def onRemoveLesion(self) -> None:
-        self._startJob(self.logic.removeLesion)
-
-    def onSaveCase(self) -> None:
-        self._startJob(self.logic.saveVariants)
-
-    def onCancel(self) -> None:
-        self._job.cancel()
-        self.ui.statusLabel.text = f"{self._job.title}: stopping after the current step…"
+        seed = self._parameterNode.seed if self._parameterNode else None
+        if seed and seed.IsA("vtkMRMLMarkupsROINode"):  # a point list's points take the diameter as they are
+            seed.SetRadiusXYZ(*(diameter / 2,) * 3)
 
     def _startJob(self, makeJob) -> None:
-        """Build the job here (it reads the nodes now), start its worker and poll it with the timer."""
-        if self._job is not None or not self.logic.ensureDependencies():
+        """Build the job here (it reads the nodes now) and run it in the panel."""
+        if not self._jobs.idle or not self.logic.ensureDependencies():
             return
         with slicer.util.tryWithErrorDisplay("SynthPathology could not start.", waitCursor=True):
-            self._job = makeJob(self._parameterNode)
-            self._job.start()
-            self.ui.progressBar.maximum = self._job.total if self._job.total > 1 else 0  # 0: busy indicator
-            self.ui.progressBar.value = 0
-            self.ui.cancelButton.visible = self._job.total > 1  # the step in flight cannot be interrupted
-            self.ui.progressBar.visible = True
-            self.ui.statusLabel.text = f"{self._job.title}…"
-            self._jobTimer.start()
-            self._updateButtons()
-
-    def _pollJob(self) -> None:
-        """Timer tick: the job applies a finished step to the scene here, on the main thread."""
-        job = self._job
-        job.poll()
-        self.ui.progressBar.value = job.done
-        if job.finished:
-            self._endJob()
-            self._showOutcome(job)
+            self._jobs.start(makeJob(self._parameterNode))
 
     def _showOutcome(self, job) -> None:
-        """How the job ended; a new lesion becomes the one Remove lesion acts on."""
-        if job.state.value == "failed":
-            self.ui.statusLabel.text = job.error
+        """A failure's error box or what the job made; a new lesion becomes the one Remove acts on."""
+        from SynthPathologyLib.mrml import describe_provenance
+
+        if job.error:
             slicer.util.errorDisplay(job.error)
         elif job.results and isinstance(job.results[0], Path):
             stopped = " (cancelled)" if job.state.value == "cancelled" else ""
@@ -269,30 +278,7 @@ class SynthPathologyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         elif job.results:
             if job.results[0].spec is not None:  # a synthesis, not a removal
                 self._parameterNode.lesionSegmentation = job.results[0].segmentation_node
-            self.ui.statusLabel.text = _describe(job.results[0].provenance)
-
-    def _endJob(self) -> None:
-        """Stop polling the job (a running one is cancelled, its results dropped); hide the progress."""
-        self._jobTimer.stop()
-        if self._job is not None:
-            self._job.cancel()
-        self._job = None
-        self.ui.progressBar.visible = False
-        self.ui.cancelButton.visible = False
-        self._updateButtons()
-
-
-def _describe(provenance: dict) -> str:
-    from SynthPathologyLib.pathologies import contrast_title
-
-    done = "Lesion synthesized" if provenance["operation"] == "insert" else "Lesion replaced by pseudo-healthy tissue"
-    used = ", ".join(contrast_title(c) for c in provenance["contrasts"])
-    lesion = provenance.get("lesion")  # a dict for an insertion, a text for a removal
-    library = lesion.get("library") if isinstance(lesion, dict) else None
-    shape = f", library lesion {library['source']}" if library else ""
-    pushed = f", mass effect {provenance['mass_effect']['displacement_mm']:g} mm" if "mass_effect" in provenance else ""
-    return (f"{done} from {used} (random seed {provenance['random_seed']}{shape}{pushed}, "
-            f"model {provenance['model_id']}, {provenance['device']}).")
+            self.ui.statusLabel.text = describe_provenance(job.results[0].provenance)
 
 
 class SynthPathologyLogic(ScriptedLoadableModuleLogic):
@@ -300,91 +286,70 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
     :mod:`SynthPathologyLib.mrml` on ``slicer.mrmlScene``; long work is returned as a SceneJob to
     start and poll (or ``wait()`` for)."""
 
-    def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self._session = None
-
     def getParameterNode(self):
         return SynthPathologyParameterNode(super().getParameterNode())
 
     def ensureDependencies(self, ask: bool = True) -> bool:
-        """Check that torch and the Python packages import; offer to install the missing ones
-        (torch through the PyTorch extension, which picks the build for the GPU). Returns whether
-        everything is there afterwards."""
-        missing = dependencies.missing_requirements()
-        torchMissing = dependencies.torch_missing()
-        if not missing and not torchMissing:
-            return True
-        needed = (["torch (PyTorch extension)"] if torchMissing else []) + missing
-        if ask and not slicer.util.confirmOkCancelDisplay(
-            "SynthPathology needs these Python packages, which are not installed yet:\n\n"
-            + "\n".join(needed) + "\n\nInstall them now? (This can take several minutes.)",
-            windowTitle="SynthPathology: install dependencies",
-        ):
-            return False
-        with slicer.util.tryWithErrorDisplay("Installing the dependencies failed.", waitCursor=True):
-            if torchMissing:
-                try:
-                    import PyTorchUtils
-                except ImportError:
-                    slicer.util.errorDisplay("Install the PyTorch extension from the Extensions Manager, restart, and try again.")
-                    return False
-                if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False) is None:
-                    return False
-            if missing:
-                slicer.util.pip_install(missing)
-        return not dependencies.missing_requirements() and not dependencies.torch_missing()
+        return dependencies.install_in_slicer(ask)  # offers to install what is missing
 
     def assignInputs(self, params) -> None:
         """Fill empty contrast selectors from volume names such as "..._t1ce", "FLAIR", "t2w"."""
-        from SynthPathologyLib.io.brats import contrast_from_name
+        from SynthPathologyLib.mrml import contrast_volume_nodes
 
-        nodes = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
-        for node in nodes:
-            contrast = contrast_from_name(node.GetName())
-            if contrast and getattr(params, contrast) is None and " (synthetic)" not in node.GetName():
+        for contrast, node in contrast_volume_nodes(slicer.mrmlScene).items():
+            if getattr(params, contrast) is None:
                 setattr(params, contrast, node)
 
     def volumeNodes(self, params) -> dict:
         return {c: getattr(params, c) for c in CONTRASTS if getattr(params, c) is not None}
 
-    def newSeed(self, params):
-        """A new ROI seed of the chosen diameter, to be placed by a click in a view."""
-        seed = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "Lesion seed")
-        seed.SetRadiusXYZ(*(params.diameterMm / 2,) * 3)
+    def newSeed(self, params, points: bool = False):
+        """A new seed, to be placed by clicks in a view: an ROI of the chosen diameter, or (``points``)
+        a point list: one lesion of the chosen diameter per point."""
+        if points:
+            seed = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Lesion seeds")
+        else:
+            seed = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "Lesion seed")
+            seed.SetRadiusXYZ(*(params.diameterMm / 2,) * 3)
         params.seed = seed
         return seed
 
+    def setPathologyDefaults(self, params) -> None:
+        """The chosen pathology's composition defaults (e.g. no edema in multiple sclerosis) and a
+        seed diameter inside its range."""
+        from SynthPathologyLib.lesions.spec import Composition
+
+        defaults = Composition.for_pathology(params.pathology)
+        for name, field in COMPOSITION.items():
+            setattr(params, name, getattr(defaults, field))
+        low, high = get_pathology(params.pathology).diameter_range_mm
+        params.diameterMm = min(max(params.diameterMm, low, 3.0), high)
+
+    @functools.cached_property
     def session(self):
         """The loaded model and the prepared case, kept between runs (made on first use: it needs torch)."""
-        if self._session is None:
-            from SynthPathologyLib.synthesis.session import SynthesisSession
+        from SynthPathologyLib.synthesis.session import SynthesisSession
 
-            self._session = SynthesisSession()
-        return self._session
+        return SynthesisSession()
 
     def _options(self, params) -> dict:
         """Settings shared by synthesis and removal."""
         return {"pathology": params.pathology, "model": params.modelPath or None, "device": params.device,
-                "opacity": params.opacity, "session": self.session()}
+                "opacity": params.opacity, "session": self.session}
 
     def _lesionOptions(self, params) -> dict:
         """:meth:`_options`, the lesion's composition (or library file) and its mass effect."""
         from SynthPathologyLib.lesions.spec import Composition
 
-        composition = Composition(
-            edema_extent_mm=params.edemaExtentMm,
-            necrosis_fraction=params.necrosisFraction,
-            rim_thickness_mm=params.rimThicknessMm,
-            irregularity=params.irregularity,
-        )
+        composition = Composition(**{field: getattr(params, name) for name, field in COMPOSITION.items()})
         library = None if params.libraryLesion == Path() else params.libraryLesion
+        points = params.seed is not None and params.seed.IsA("vtkMRMLMarkupsFiducialNode")
         return {**self._options(params), "composition": composition, "mass_effect_mm": params.massEffectMm,
-                "library_lesion": library}
+                "library_lesion": library, "diameter_mm": params.diameterMm if points else None}
 
     def generate(self, params):
-        """A job (not started) that synthesizes at the seed with the parameter node's settings; its
-        result is the SceneResult."""
+        """A job (not started) that synthesizes one lesion per seed with the parameter node's
+        settings; its result is the SceneResult."""
         from SynthPathologyLib.mrml import SceneJob, synthesis_steps
 
         steps = synthesis_steps(slicer.mrmlScene, self.volumeNodes(params), params.seed,
@@ -422,7 +387,8 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
 
 
 class SynthPathologyTest(ScriptedLoadableModuleTest):
-    """The whole workflow on the default brain: load, seed, generate, rerun with mass effect, save, remove."""
+    """The whole workflow on the default brain: load, seed, generate, rerun with mass effect, save,
+    pathology defaults, one lesion per point of a point list, remove."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -446,8 +412,7 @@ class SynthPathologyTest(ScriptedLoadableModuleTest):
         self.assertEqual(result.volume_nodes["flair"].GetName(), "DefaultBrain FLAIR (synthetic)")
         self.assertGreater(slicer.util.arrayFromSegmentBinaryLabelmap(result.segmentation_node, "ET", nodes["t1"]).sum(), 0)
         count = slicer.mrmlScene.GetNumberOfNodes()
-        params.randomSeed = 1
-        params.massEffectMm = 3.0
+        params.randomSeed, params.massEffectMm = 1, 3.0
         (pushed,) = self._finish(logic.generate(params))
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
         self.assertEqual(pushed.provenance["mass_effect"]["displacement_mm"], 3.0)
@@ -458,6 +423,17 @@ class SynthPathologyTest(ScriptedLoadableModuleTest):
         folders = self._finish(logic.saveVariants(params))
         self.assertEqual([f.name for f in folders], ["synthetic-v1", "synthetic-v2"])
         self.assertTrue(all((f / "provenance.json").is_file() for f in folders))
+
+        params.pathology = "ms"
+        logic.setPathologyDefaults(params)
+        self.assertEqual((params.edemaExtentMm, params.enhancing, params.diameterMm), (0.0, False, 15.0))
+        params.pathology = "glioma"
+        logic.setPathologyDefaults(params)
+        points = logic.newSeed(params, points=True)
+        for center in ((-26.0, -12.0, 28.0), (26.0, -12.0, 28.0)):  # RAS mm: both frontal lobes
+            points.AddControlPoint(*center)
+        (several,) = self._finish(logic.generate(params))  # one 15 mm glioma per point
+        self.assertEqual([r["lesion"]["center_lps"][0] for r in several.provenance["lesions"]], [26.0, -26.0])
 
         params.lesionSegmentation = result.segmentation_node
         (removed,) = self._finish(logic.removeLesion(params))

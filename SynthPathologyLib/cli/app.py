@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.allocator import keep_freed_memory
 from ..core.errors import SynthPathologyError
-from .options import add_command, add_generator_options
+from .options import add_command, add_generator_options, add_pathology_option
 from .turing import add_study_secret_option, open_study
 
 USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -34,9 +34,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     users = _ids(args.user, args.users, "user")
     if (args.reading is None) != (not readers):
         raise SynthPathologyError("--reading goes with --reader ID (or --readers A,B,C): give both or neither")
-    if args.reading is not None and (args.case is not None or args.label_library is not None or users):
-        raise SynthPathologyError("--case, --label-library and --user(s) are for lesion mode; reading mode shows the "
-                                  "study's cases to --reader(s)")
+    if args.reading is not None and (args.case is not None or args.label_library is not None
+                                     or args.pathology is not None or users):
+        raise SynthPathologyError("--case, --label-library, --pathology and --user(s) are for lesion mode; reading mode "
+                                  "shows the study's cases to --reader(s)")
     for user in users:
         if not USER_ID.fullmatch(user):
             raise SynthPathologyError(f"user id {user!r}: use letters, digits, '_', '-' or '.' (at most 64)")
@@ -55,7 +56,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     keep_freed_memory()  # whole-volume buffers are reused from click to click
     identity = (readers or users or ["user"])[0]
     options = AppOptions(host=args.host, port=args.port, data_dir=args.data, resolution_mm=float(args.resolution),
-                         model=args.model, device=args.device, label_library=args.label_library,
+                         model=args.model, device=args.device, pathology=args.pathology,
+                         label_library=args.label_library,
                          limits=UploadLimits(max_file_mb=args.max_upload_mb, max_decoded_mb=args.max_decoded_mb),
                          token=os.environ.pop(TOKEN_ENVIRONMENT, None), identity=identity)
     if readers:
@@ -103,7 +105,8 @@ def _lesion_arguments(args: argparse.Namespace):
     """A lesion-mode user's server's arguments (a bad --case fails in every child alike)."""
     passed = ["--max-upload-mb", str(args.max_upload_mb), "--max-decoded-mb", str(args.max_decoded_mb),
               "--device", args.device]
-    for option, value in (("--case", args.case), ("--model", args.model), ("--label-library", args.label_library)):
+    for option, value in (("--case", args.case), ("--model", args.model), ("--pathology", args.pathology),
+                          ("--label-library", args.label_library)):
         if value is not None:
             passed += [option, str(value)]
     return lambda user: [*passed, *_data_option(args, user), "--user", user]
@@ -183,4 +186,5 @@ def add_app_command(commands: argparse._SubParsersAction) -> None:
     app.add_argument("--max-decoded-mb", type=float, default=512.0,
                      help="largest image an upload may decode to, in MB, from its header (default 512)")
     add_generator_options(app)
+    add_pathology_option(app)  # lesion mode: the pathology the page opens with; its chooser switches it
     add_study_secret_option(app)  # reading mode

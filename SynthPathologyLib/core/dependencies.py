@@ -52,3 +52,34 @@ def import_optional(module: str, extra: str) -> ModuleType:
         raise SynthPathologyError(
             f"this needs the {extra!r} extra ({module} is not installed): "
             f"pip install 'SynthPathologyLib[{extra}]'") from None
+
+
+def install_in_slicer(ask: bool = True) -> bool:
+    """Inside 3D Slicer: offer to install what is missing (after the user confirms, unless ``ask`` is
+    false): torch through the PyTorch extension, which picks the build for the GPU, the rest with
+    pip. Returns whether everything imports afterwards."""
+    import slicer  # only inside Slicer
+
+    missing, torch_needed = missing_requirements(), torch_missing()
+    if not missing and not torch_needed:
+        return True
+    needed = (["torch (PyTorch extension)"] if torch_needed else []) + missing
+    if ask and not slicer.util.confirmOkCancelDisplay(
+        "SynthPathology needs these Python packages, which are not installed yet:\n\n"
+        + "\n".join(needed) + "\n\nInstall them now? (This can take several minutes.)",
+        windowTitle="SynthPathology: install dependencies",
+    ):
+        return False
+    with slicer.util.tryWithErrorDisplay("Installing the dependencies failed.", waitCursor=True):
+        if torch_needed:
+            try:
+                import PyTorchUtils
+            except ImportError:
+                slicer.util.errorDisplay("Install the PyTorch extension from the Extensions Manager, restart, "
+                                         "and try again.")
+                return False
+            if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False) is None:
+                return False
+        if missing:
+            slicer.util.pip_install(missing)
+    return not missing_requirements() and not torch_missing()

@@ -17,8 +17,10 @@ from .jobs import JobState, SceneJob, Step
 from .lesion import (
     SceneResult,
     case_to_volume_nodes,
+    describe_provenance,
     lesion_in_scene,
     lesion_spec_from_seed_node,
+    lesion_specs_from_seed_nodes,
     save_brats_case_from_scene,
 )
 from .scene import create_headless_scene, load_scene_bundle, save_scene_bundle, show_overlay
@@ -32,7 +34,7 @@ from .synthesis import (
     synthesize_in_scene,
     variant_steps,
 )
-from .volumes import load_volume_node, sitk_to_volume_node, volume_node_to_sitk
+from .volumes import contrast_volume_nodes, load_volume_node, sitk_to_volume_node, volume_node_to_sitk
 
 __all__ = [
     "JobState",
@@ -42,9 +44,12 @@ __all__ = [
     "Step",
     "case_preparation",
     "case_to_volume_nodes",
+    "contrast_volume_nodes",
     "create_headless_scene",
+    "describe_provenance",
     "lesion_in_scene",
     "lesion_spec_from_seed_node",
+    "lesion_specs_from_seed_nodes",
     "load_scene_bundle",
     "load_volume_node",
     "removal_step",

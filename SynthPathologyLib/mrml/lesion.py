@@ -2,8 +2,9 @@
 segmentation node, and a result saved as a BraTS case folder.
 
 Seeds are Markups nodes, in RAS: an ROI ("place and scale": its centre is the seed, its box
-circumscribes the tumor core, its rotation is the lesion's) or a point list with one point plus a
-diameter. Outputs carry roles (see :mod:`SynthPathologyLib.mrml.scene`) so a rerun replaces them.
+circumscribes the tumor core, its rotation is the lesion's) or a point list plus a diameter: one
+lesion per point (:func:`lesion_specs_from_seed_nodes`, several lesions in one case). Outputs
+carry roles (see :mod:`SynthPathologyLib.mrml.scene`) so a rerun replaces them.
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ class SceneResult:
 
     Attributes:
         segmentation_node: the lesion, one segment per label (role :data:`LESION_ROLE`).
-        spec: the lesion request the seed gave (center in LPS mm); None for a lesion removal.
-        label: the lesion label map, on the input volumes' grid (empty after a removal).
+        spec: the lesion request the (first) seed gave (center in LPS mm); None for a lesion removal.
+        label: the lesion label map, every lesion painted, on the input volumes' grid (empty after
+            a removal).
         volume_nodes: contrast -> synthetic volume node (roles from :func:`synthetic_role`); empty
             when only the lesion was drawn.
         provenance: JSON-ready record of the synthesis (spec, seed, model id and hash, version);
             empty when only the lesion was drawn.
+        specs: every lesion request, one per seed (``spec`` is the first); empty for a removal.
     """
 
     segmentation_node: object
@@ -57,6 +60,22 @@ class SceneResult:
     label: sitk.Image
     volume_nodes: dict[str, object] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    specs: list[LesionSpec] = field(default_factory=list)
+
+
+def describe_provenance(provenance: Mapping) -> str:
+    """One line for people about a synthesis or removal: what was done (how many lesions), from
+    which contrasts, with which random seed, library lesion, mass effect, model and device."""
+    count = len(provenance.get("lesions", ())) or 1
+    synthesized = "Lesion synthesized" if count == 1 else f"{count} lesions synthesized"
+    done = synthesized if provenance["operation"] == "insert" else "Lesion replaced by pseudo-healthy tissue"
+    used = ", ".join(contrast_title(c) for c in provenance["contrasts"])
+    lesion = provenance.get("lesion")  # a dict for an insertion, a text for a removal
+    library = lesion.get("library") if isinstance(lesion, dict) else None
+    shape = f", library lesion {library['source']}" if library else ""
+    pushed = f", mass effect {provenance['mass_effect']['displacement_mm']:g} mm" if "mass_effect" in provenance else ""
+    return (f"{done} from {used} (random seed {provenance['random_seed']}{shape}{pushed}, "
+            f"model {provenance['model_id']}, {provenance['device']}).")
 
 
 def lesion_segmentation_node(scene):
@@ -89,22 +108,66 @@ def lesion_spec_from_seed_node(
         SynthPathologyError: another kind of node, no placed control point, several points, a
             point without (or an ROI with) a diameter, a non-positive diameter.
     """
+    specs = lesion_specs_from_seed_nodes(seed_node, diameter_mm=diameter_mm, composition=composition,
+                                         random_seed=random_seed, pathology=pathology)
+    if len(specs) > 1:
+        raise SynthPathologyError(f"seed {seed_node.GetName()!r} has {len(specs)} points; keep one (the lesion centre)")
+    return specs[0]
+
+
+def lesion_specs_from_seed_nodes(seed_nodes, *, diameter_mm: float | None = None,
+                                 composition: Composition = Composition(), random_seed: int = 0,
+                                 pathology: str = "glioma") -> list[LesionSpec]:
+    """One lesion request per seed, for several lesions in one case (metastases, MS plaques).
+
+    ``seed_nodes`` is one Markups node or a sequence of them: an ROI gives one lesion (as in
+    :func:`lesion_spec_from_seed_node`), a point list one lesion per placed point, each of
+    ``diameter_mm`` (required with a point list, refused with ROIs only). Lesion k (in node order, then point order) draws its shape from
+    :func:`lesion_random_seed` (``random_seed``, k): the first keeps ``random_seed``, so one seed
+    gives exactly the lesion :func:`lesion_spec_from_seed_node` gives, and two seeds of one size
+    do not get the same shape.
+
+    Raises:
+        SynthPathologyError: no node, or a node :func:`lesion_spec_from_seed_node` refuses (a
+            point list may hold several points here).
+    """
+    nodes = list(seed_nodes) if isinstance(seed_nodes, (list, tuple)) else [seed_nodes]
+    if not nodes:
+        raise SynthPathologyError("no seed given; place one in a view first")
+    if diameter_mm is not None and not diameter_mm > 0:
+        raise SynthPathologyError(f"lesion diameter must be > 0 mm, got {diameter_mm}")
+    if diameter_mm is not None and all(node is not None and node.IsA("vtkMRMLMarkupsROINode") for node in nodes):
+        # The diameter is the points' size: with ROIs only it would be silently unused.
+        raise SynthPathologyError(f"seed {nodes[0].GetName()!r} is an ROI: its size sets the lesion's, give no diameter")
+    placements = [placement for node in nodes for placement in _seed_placements(node, diameter_mm)]
+    return [
+        LesionSpec(center_lps=ras_to_lps(center_ras), diameters_mm=tuple(diameters), orientation_deg=orientation_deg,
+                   composition=composition, pathology=pathology, random_seed=lesion_random_seed(random_seed, index))
+        for index, (center_ras, diameters, orientation_deg) in enumerate(placements)
+    ]
+
+
+def lesion_random_seed(random_seed: int, index: int) -> int:
+    """The random seed of the ``index``-th lesion of a request seeded with ``random_seed``: the seed
+    itself for the first, a value drawn from both for the others (adding ``index`` would give lesion
+    1 of one variant the shape of lesion 0 of the next)."""
+    if index == 0:
+        return random_seed
+    return int(np.random.SeedSequence([random_seed, index]).generate_state(1)[0] % 2**31)  # in the random seeds' range
+
+
+def _seed_placements(seed_node, diameter_mm: float | None) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
+    """(centre RAS, core diameters, orientation in degrees) of each lesion ``seed_node`` places:
+    one for an ROI, one per placed point of a point list."""
     if seed_node is None or not (
         seed_node.IsA("vtkMRMLMarkupsROINode") or seed_node.IsA("vtkMRMLMarkupsFiducialNode")
     ):
         kind = seed_node.GetClassName() if seed_node is not None else "nothing"
         raise SynthPathologyError(f"the seed must be a Markups ROI or point list node, got {kind}")
     name = seed_node.GetName()
-    placed = seed_node.GetNumberOfDefinedControlPoints()
-    if placed == 0:
+    if seed_node.GetNumberOfDefinedControlPoints() == 0:
         raise SynthPathologyError(f"seed {name!r} has no control point; place it in a view first")
-    if diameter_mm is not None and not diameter_mm > 0:
-        raise SynthPathologyError(f"lesion diameter must be > 0 mm, got {diameter_mm}")
-
-    orientation_deg = (0.0, 0.0, 0.0)
     if seed_node.IsA("vtkMRMLMarkupsROINode"):
-        if diameter_mm is not None:
-            raise SynthPathologyError(f"seed {name!r} is an ROI: its size sets the lesion's, give no diameter")
         center_ras, radius = np.zeros(3), np.zeros(3)
         seed_node.GetCenterWorld(center_ras)
         seed_node.GetRadiusXYZ(radius)
@@ -112,29 +175,22 @@ def lesion_spec_from_seed_node(
         # Columns: the ROI's axes in world RAS, scaled by any transform.
         axes_ras = np.array([[object_to_world.GetElement(r, c) for c in range(3)] for r in range(3)])
         diameters = 2.0 * radius * np.linalg.norm(axes_ras, axis=0)
-        orientation_deg = _euler_xyz_deg(RAS_FROM_LPS @ _nearest_rotation(axes_ras) @ RAS_FROM_LPS)
-    else:
-        if placed > 1:
-            raise SynthPathologyError(f"seed {name!r} has {placed} points; keep one (the lesion centre)")
-        if diameter_mm is None:
-            raise SynthPathologyError(f"seed {name!r} is a point: give the lesion diameter (mm)")
-        center_ras = np.zeros(3)
-        seed_node.GetNthControlPointPositionWorld(_first_defined_point(seed_node), center_ras)
-        diameters = np.full(3, float(diameter_mm))
-    return LesionSpec(
-        center_lps=ras_to_lps(center_ras),
-        diameters_mm=tuple(diameters),
-        orientation_deg=orientation_deg,
-        composition=composition,
-        pathology=pathology,
-        random_seed=random_seed,
-    )
+        return [(center_ras, diameters, _euler_xyz_deg(RAS_FROM_LPS @ _nearest_rotation(axes_ras) @ RAS_FROM_LPS))]
+    if diameter_mm is None:
+        raise SynthPathologyError(f"seed {name!r} is a point: give the lesion diameter (mm)")
+    return [(center_ras, np.full(3, float(diameter_mm)), (0.0, 0.0, 0.0))
+            for center_ras in _defined_points_ras(seed_node)]
 
 
-def _first_defined_point(node) -> int:
-    """Index of the node's first placed control point (a point being placed is not yet defined)."""
-    defined = (node.GetNthControlPointPositionStatus(i) for i in range(node.GetNumberOfControlPoints()))
-    return next(i for i, status in enumerate(defined) if status == node.PositionDefined)
+def _defined_points_ras(node) -> list[np.ndarray]:
+    """World RAS of the node's placed control points (a point being placed is not yet defined)."""
+    points = []
+    for index in range(node.GetNumberOfControlPoints()):
+        if node.GetNthControlPointPositionStatus(index) == node.PositionDefined:
+            point = np.zeros(3)
+            node.GetNthControlPointPositionWorld(index, point)
+            points.append(point)
+    return points
 
 
 def _nearest_rotation(matrix: np.ndarray) -> np.ndarray:

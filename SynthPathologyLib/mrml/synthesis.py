@@ -8,7 +8,9 @@ overlay. Output nodes carry roles, so a rerun replaces them instead of adding ne
 
 The lesion is parametric (the seed's :class:`~SynthPathologyLib.lesions.spec.LesionSpec`) or a
 :class:`LibraryLesion`, a real segmentation placed at the seed; either may push the tissue around it
-away (``mass_effect_mm``, :func:`~SynthPathologyLib.synthesis.insertion.insert_lesion`).
+away (``mass_effect_mm``, :func:`~SynthPathologyLib.synthesis.insertion.insert_lesion`). Several
+seeds (several ROIs, or a point list with several points) paint one lesion each, one after the
+other (:func:`~SynthPathologyLib.synthesis.insertion.insert_lesions`): metastases, MS plaques.
 
 Interactive use regenerates many times on the same volumes: the loaded model and the prepared
 case (mask, normalization, white-matter map) are kept in the caller's
@@ -28,16 +30,17 @@ from pathlib import Path
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.errors import SynthPathologyError
+from ..lesions.existing import union_labels
 from ..lesions.library import LibraryLesion, place_at_seed
 from ..lesions.spec import Composition, LesionSpec
-from ..synthesis.insertion import insert_lesion
+from ..synthesis.insertion import insert_lesions
 from ..synthesis.session import SynthesisSession
 from ..synthesis.synthesizer import PreparedCase, SynthesisResult, Synthesizer
 from .jobs import Step
 from .lesion import (
     SceneResult,
     lesion_segmentation_node,
-    lesion_spec_from_seed_node,
+    lesion_specs_from_seed_nodes,
     save_brats_case,
     synthetic_role,
     volume_nodes_to_case,
@@ -59,16 +62,19 @@ def synthesize_in_scene(
     model: Synthesizer | str | os.PathLike | None = None,
     **options,
 ) -> SceneResult:
-    """Paint the lesion a seed asks for into the volumes and show it.
+    """Paint the lesion each seed asks for into the volumes and show them.
 
     Args (the keyword-only ones typed in :func:`synthesis_steps`):
         scene: the MRML scene holding the nodes.
         volume_nodes: contrast ("t1", "t1c", "t2", "flair") -> scalar volume node, all on one grid;
             the model's contrasts must all be there.
-        seed_node: Markups ROI (centre and radii set the lesion) or point list with one point (then
-            give ``diameter_mm``); see :func:`~SynthPathologyLib.mrml.lesion.lesion_spec_from_seed_node`.
-        pathology: registered pathology (its default model when ``model`` is None).
-        random_seed: seeds the lesion shape and the generator's noise: another seed, another variant.
+        seed_node: Markups ROI (centre and radii set the lesion) or point list (then give
+            ``diameter_mm``), or a sequence of them: one lesion per ROI and per point, each kept
+            apart from the ones before it (a seed too close to one is refused); see
+            :func:`~SynthPathologyLib.mrml.lesion.lesion_specs_from_seed_nodes`.
+        pathology: registered pathology (its default model when ``model`` is None); a ``model`` of
+            another pathology is refused with a one-line error.
+        random_seed: seeds the lesion shapes and the generator's noise: another seed, another variant.
         model: a :class:`Synthesizer`, a model folder, or None for the pathology's default model.
         diameter_mm: tumor-core diameter (mm) of a point seed.
         composition: necrosis / enhancing / edema proportions (of a parametric lesion).
@@ -86,10 +92,11 @@ def synthesize_in_scene(
 
     Returns:
         :class:`SceneResult` with ``volume_nodes`` (contrast -> "<source> (synthetic)" node),
-        ``segmentation_node`` (the lesion, pathology's segment names and colors), the seed's spec
-        (for a library lesion: where and how large it was asked), the label map and the provenance
-        (``provenance["lesion"]["library"]`` names the library file, ``provenance["mass_effect"]``
-        is the field).
+        ``segmentation_node`` (every lesion painted, pathology's segment names and colors), the
+        seeds' specs (for a library lesion: where and how large it was asked), the label map of
+        the painted lesions and the provenance (``provenance["lesions"]`` lists each lesion's
+        record; ``provenance["lesion"]`` is the last one's, its ``["library"]`` names the library
+        file, ``provenance["mass_effect"]`` is the field).
 
     Raises:
         SynthPathologyError and subclasses: bad seed, volumes, model or placement; the scene is
@@ -116,36 +123,37 @@ def synthesis_steps(
     opacity: float = 1.0,
     session: SynthesisSession | None = None,
 ) -> list[Step[SynthesisResult]]:
-    """:func:`synthesize_in_scene` as one :class:`~.jobs.Step` per random seed (variants at one
-    seed node); each step's result is its :class:`SceneResult`. The seed and the volumes' voxels
-    are read now (main thread); the case is prepared, and a library file read, once, by the first
+    """:func:`synthesize_in_scene` as one :class:`~.jobs.Step` per random seed (variants at the same
+    seeds); each step's result is its :class:`SceneResult`. The seeds and the volumes' voxels are
+    read now (main thread); the case is prepared, and a library file read, once, by the first
     step's compute."""
     if not mass_effect_mm >= 0:
         raise SynthPathologyError(f"mass effect must be >= 0 mm, got {mass_effect_mm}")
     session = session if session is not None else SynthesisSession()
     synthesizer = session.synthesizer(model, pathology, device)
-    specs = [
-        lesion_spec_from_seed_node(seed_node, diameter_mm=diameter_mm, composition=composition,
-                                   random_seed=seed, pathology=pathology)
+    variants = [
+        lesion_specs_from_seed_nodes(seed_node, diameter_mm=diameter_mm, composition=composition,
+                                     random_seed=seed, pathology=pathology)
         for seed in random_seeds
     ]
     prepare = case_preparation(session, synthesizer, volume_nodes, brain_mask_node, pathology)
     library = _library_reader(library_lesion, pathology)
     return [
-        Step(partial(_synthesize, synthesizer, prepare, spec, library, mass_effect_mm),
-             partial(_show_result, scene, volume_nodes, spec=spec, pathology=pathology, opacity=opacity))
-        for spec in specs
+        Step(partial(_synthesize, synthesizer, prepare, specs, library, mass_effect_mm),
+             partial(_show_result, scene, volume_nodes, specs=specs, pathology=pathology, opacity=opacity))
+        for specs in variants
     ]
 
 
-def _synthesize(synthesizer: Synthesizer, prepare: Callable[[], PreparedCase], spec: LesionSpec,
+def _synthesize(synthesizer: Synthesizer, prepare: Callable[[], PreparedCase], specs: Sequence[LesionSpec],
                 library: Callable[[], LibraryLesion] | None, mass_effect_mm: float) -> SynthesisResult:
+    """One lesion per spec, one after the other: parametric, or the library lesion placed at each seed."""
     prepared = prepare()
     if library is None:
-        return insert_lesion(synthesizer, prepared, spec, mass_effect_mm=mass_effect_mm)
-    label, described = place_at_seed(library(), spec, prepared.case.reference, prepared.mask)
-    return insert_lesion(synthesizer, prepared, label, random_seed=spec.random_seed, mass_effect_mm=mass_effect_mm,
-                         described=described)
+        return insert_lesions(synthesizer, prepared, specs, mass_effect_mm=mass_effect_mm)
+    placed = [place_at_seed(library(), spec, prepared.case.reference, prepared.mask) for spec in specs]
+    return insert_lesions(synthesizer, prepared, [label for label, _ in placed], mass_effect_mm=mass_effect_mm,
+                          random_seeds=[spec.random_seed for spec in specs], described=[note for _, note in placed])
 
 
 def _library_reader(library_lesion: str | os.PathLike | LibraryLesion | None,
@@ -280,11 +288,15 @@ def _saving(step: Step[SynthesisResult], folder: Path) -> Step[Path]:
     return Step(compute, apply)
 
 
-def _show_result(scene, volume_nodes, result: SynthesisResult, *, spec, pathology: str, opacity: float) -> SceneResult:
+def _show_result(scene, volume_nodes, result: SynthesisResult, *, specs: Sequence[LesionSpec], pathology: str,
+                 opacity: float) -> SceneResult:
     output = _show_volumes(scene, volume_nodes, result, opacity)
+    # The last lesion went into the case the earlier ones made (the nodes' case has no label of its
+    # own here): their union is every painted lesion.
+    label = union_labels(result.source.label, result.label)
     lesion_node = lesion_segmentation_node(scene)
-    label_to_segmentation_node(scene, result.label, pathology=pathology, node=lesion_node)
-    return SceneResult(lesion_node, spec, result.label, output, result.provenance)
+    label_to_segmentation_node(scene, label, pathology=pathology, node=lesion_node)
+    return SceneResult(lesion_node, specs[0], label, output, result.provenance, list(specs))
 
 
 def _show_volumes(scene, volume_nodes: Mapping[str, object], result: SynthesisResult, opacity: float) -> dict:

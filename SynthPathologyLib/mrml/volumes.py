@@ -52,6 +52,22 @@ def is_scalar_volume_node(node) -> bool:
     )
 
 
+def contrast_volume_nodes(scene) -> dict:
+    """The scene's scalar volume nodes that name a contrast ("..._t1ce", "FLAIR", "t2w": see
+    :func:`~SynthPathologyLib.io.brats.contrast_from_name`), the first one of each contrast, as
+    contrast -> node; synthesized outputs ("<source> (synthetic)") are left out."""
+    from ..io.brats import contrast_from_name
+
+    nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+    found: dict = {}
+    for index in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(index)
+        contrast = contrast_from_name(node.GetName() or "")
+        if contrast and contrast not in found and not node.GetName().endswith(" (synthetic)"):
+            found[contrast] = node
+    return found
+
+
 def volume_node_to_sitk(node) -> sitk.Image:
     """A SimpleITK image (LPS geometry) holding a copy of a scalar volume node's voxels.
 

@@ -46,7 +46,9 @@ class AppOptions:
         data_dir: the only folder the app writes for the browser (uploads, downloads); None for a
             temporary folder removed at exit.
         resolution_mm: voxel size (mm) of the default brain (1, or 2 for a faster start).
-        model, device: synthesizer model folder (None: the shipped one) and device.
+        model, device: synthesizer model folder (None: each pathology's shipped one) and device.
+        pathology: the registered pathology lesion mode opens with (None: the model's, else
+            glioma); the page's chooser switches it.
         label_library: folder of segmentations whose lesions the page may place instead of the
             parametric one (lesion mode); None: the parametric lesion only.
         limits: upload limits.
@@ -59,6 +61,7 @@ class AppOptions:
     resolution_mm: float = 1.0
     model: str | None = None
     device: str = "auto"
+    pathology: str | None = None
     label_library: Path | None = None
     limits: UploadLimits = field(default_factory=UploadLimits)
     token: str | None = None
@@ -158,17 +161,22 @@ def create_lesion_app(options: AppOptions, case: Case | None = None) -> WebApp:
 
     Raises:
         CaseError: ``options.label_library`` is not a folder of segmentation files.
+        SynthPathologyError: an unknown ``options.pathology``, a model of another pathology, or a
+            pathology without an installed default model (:func:`~.pathology_choice.starting_pathology`).
     """
     from .lesion_panel import lesion_panel
     from .lesion_workflow import LesionWorkflow, library_lesions
+    from .pathology_choice import starting_pathology
 
-    library = library_lesions(options.label_library)  # a bad folder fails here, before the server starts
+    # A bad folder, pathology or model fails here, before the server starts.
+    library = library_lesions(options.label_library)
+    pathology = starting_pathology(options.pathology, options.model)
     access = options.access()
     server, slicer_app, layout_manager = _slicer_server("synthpathology-lesion", access)
     data, temporary = _data_folder(options)
     workflow = LesionWorkflow(server, slicer_app, data, options.limits, case=case,
                               resolution_mm=options.resolution_mm, model=options.model, device=options.device,
-                              library=library)
+                              library=library, pathology=pathology)
     _guard(server, workflow.schema, options.limits)
     build_page(server, layout_manager, "SynthPathology", lambda: lesion_panel(options.limits, server.controller))
     return WebApp(server, slicer_app, layout_manager, data, options, access, workflow, temporary)

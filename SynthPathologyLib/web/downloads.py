@@ -29,14 +29,16 @@ def brats_case_zip(
     volume_nodes: Mapping[str, object],
     segmentation_node,
     provenance: Mapping,
+    pathology: str = "glioma",
 ) -> bytes:
     """Zip bytes of the BraTS 2023-named case ``case_id``: one NIfTI per contrast of
-    ``volume_nodes``, the ``seg`` file of ``segmentation_node`` (if any) and ``provenance.json``,
-    all under the folder ``<case_id>/``."""
+    ``volume_nodes``, the ``seg`` file of ``segmentation_node`` (if any; its segments named after
+    ``pathology``'s labels) and ``provenance.json``, all under the folder ``<case_id>/``."""
     parent = data.new_folder("downloads")
     try:
         folder = save_brats_case_from_scene(
-            parent / case_id, volume_nodes, segmentation_node, provenance=provenance, case_id=case_id
+            parent / case_id, volume_nodes, segmentation_node, provenance=provenance, case_id=case_id,
+            pathology=pathology,
         )
         buffer = io.BytesIO()
         # NIfTI files are gzipped already: store them, do not compress twice.

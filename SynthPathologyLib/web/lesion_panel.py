@@ -1,5 +1,5 @@
-"""Lesion mode's side panel: case, seed, size, lesion shape and mass effect, composition, variant,
-generate, display, download.
+"""Lesion mode's side panel: case, pathology (with its label legend), seeds, size, lesion shape and
+mass effect, composition, variant, generate, display, download.
 
 Widgets only: each is bound to a state name or controller action of :mod:`.lesion_workflow`.
 """
@@ -50,19 +50,40 @@ def upload_input(limits: UploadLimits) -> None:
     )
 
 
+def pathology_chooser() -> None:
+    """The pathology select (the registry's display names; the server checks the value) and the
+    legend of its labels in their segment colours."""
+    v3.VSelect(v_model=("pathology",), items=("pathologies",), label="Pathology", density="compact",
+               hide_details=True, disabled=("busy",), classes="my-2 pathology-select")
+    with html.Div(classes="d-flex flex-wrap ga-2 label-legend"):
+        with html.Span(v_for="l in pathology_labels", key="l.value", classes="text-caption label-legend-item",
+                       title=("l.name",)):
+            html.Span(style=("{display: 'inline-block', width: '10px', height: '10px', marginRight: '4px', "
+                             "background: l.color}",))
+            html.Span("{{ l.value }} {{ l.abbreviation }}")
+
+
 def lesion_panel(limits: UploadLimits, ctrl) -> None:
     """Build the panel inside the current layout context; buttons call ``ctrl``'s actions."""
     html.Div("Case: {{ case_id || '…' }}", classes="text-subtitle-1 case-name")
     upload_input(limits)
+    pathology_chooser()
 
-    _section("Seed")
+    _section("Seeds")
     v3.VSwitch(v_model=("placing",), label="Click in a slice view to place the seed", density="compact",
                hide_details=True, color="primary")
+    with html.Div(classes="d-flex align-center ga-2"):
+        v3.VSwitch(v_model=("adding_seeds",), label="Each click adds a seed", density="compact", hide_details=True,
+                   color="primary", classes="adding-seeds")
+        v3.VBtn("Clear seeds", click=ctrl.clear_seeds, size="small", variant="tonal",
+                disabled=("busy || !seed_count",), classes="clear-seeds")
     html.Div(
-        "{{ seed_ras ? `R ${seed_ras[0]}  A ${seed_ras[1]}  S ${seed_ras[2]} mm` : 'not placed' }}",
+        "{{ seed_ras ? `${seed_count} seed${seed_count > 1 ? 's' : ''}, the last at "
+        "R ${seed_ras[0]}  A ${seed_ras[1]}  S ${seed_ras[2]} mm` : 'not placed' }}",
         classes="text-caption seed-position",
     )
-    html.Div("Tumor core diameters; the box handles resize it when placing is off", classes="text-caption")
+    html.Div("Core diameters of the last seed and of the seeds added; its box handles resize it when placing is off",
+             classes="text-caption")
     _slider("diameter_rl")
     _slider("diameter_ap")
     _slider("diameter_si")
@@ -77,8 +98,14 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
     _slider("mass_effect_mm")
 
     _section("Composition")
-    for name in ("edema_mm", "necrosis", "rim_mm", "irregularity"):
-        _slider(name, disabled=(library_chosen,))  # a library lesion has its own
+    # Only the sliders of the pathology's regions (no edema in multiple sclerosis); a library lesion
+    # has its own composition.
+    for name, region in (("edema_mm", "edema"), ("necrosis", "necrosis"), ("rim_mm", "necrosis"),
+                         ("irregularity", None)):
+        shown = {"v_if": (f"pathology_regions.includes('{region}')",)} if region else {}
+        _slider(name, disabled=(library_chosen,), **shown)
+    v3.VSwitch(v_model=("enhancing",), label="Enhancing (takes up gadolinium)", density="compact", hide_details=True,
+               color="primary", disabled=(library_chosen,), classes="enhancing-switch")
 
     _section("Generate")
     with html.Div(classes="d-flex align-center ga-2"):
@@ -94,6 +121,8 @@ def lesion_panel(limits: UploadLimits, ctrl) -> None:
             variant="tonal", classes="mt-2", disabled=("busy || !can_remove",))
     html.Div("Done in {{ last_duration_s }} s from {{ used_contrasts }}", v_if=("has_result && last_duration_s !== null",),
              classes="text-caption result-time")
+    html.Div("{{ result_lesions.length }} lesion{{ result_lesions.length > 1 ? 's' : '' }}: {{ lesion_volumes }}",
+             v_if=("has_result && result_lesions.length",), classes="text-caption result-lesions")
 
     _section("Display")
     with v3.VBtnToggle(v_model=("contrast",), density="compact", mandatory=True, divided=True, variant="outlined"):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from ..cli.options import MAX_RANDOM_SEED
 from ..lesions.spec import Composition
+from ..pathologies import pathology_names
 from .client_state import PAGE_FIELDS, Field, Schema
 
 DIAMETER_KEYS = ("diameter_rl", "diameter_ap", "diameter_si")
@@ -28,12 +29,19 @@ PARAMETRIC = "parametric"
 files, named by their path inside the library folder."""
 
 # What Generate, Next variant and Remove send with the click (see tasks.click_with_state).
-SENT_WITH_CLICKS = (*DIAMETER_KEYS, "edema_mm", "necrosis", "rim_mm", "irregularity", "mass_effect_mm",
+SENT_WITH_CLICKS = (*DIAMETER_KEYS, "edema_mm", "necrosis", "rim_mm", "irregularity", "enhancing", "mass_effect_mm",
                     "lesion_shape", "random_seed")
 
 STATE_DEFAULTS = {
     "case_id": "",
-    "seed_ras": None,  # [R, A, S] mm of the placed seed, for the page
+    # The chosen pathology (a registered name) and what follows it: see pathology_choice.pathology_state.
+    "pathology": "glioma",
+    "pathologies": [],  # [{"value": "ms", "title": "Multiple sclerosis"}, ...]: the registry's
+    "pathology_labels": [],  # [{"value": 1, "name": ..., "abbreviation": ..., "color": "#rrggbb"}, ...]
+    "pathology_regions": [],  # ["edema", "enhancing", "necrosis"]: which composition sliders apply
+    "seed_ras": None,  # [R, A, S] mm of the current seed (the last placed), for the page
+    "seed_count": 0,  # seeds placed: one lesion each
+    "adding_seeds": False,  # a placing click adds a seed (else it moves the current one)
     "diameter_rl": 30.0,  # tumor-core diameters (mm) along R-L, A-P, S-I
     "diameter_ap": 30.0,
     "diameter_si": 30.0,
@@ -41,6 +49,7 @@ STATE_DEFAULTS = {
     "necrosis": Composition.necrosis_fraction,
     "rim_mm": Composition.rim_thickness_mm,
     "irregularity": Composition.irregularity,
+    "enhancing": Composition.enhancing,
     "mass_effect_mm": 0.0,  # push of the tissue at the core's edge
     "lesion_shape": PARAMETRIC,  # or the name of a library file
     "lesion_shapes": [],  # [{"value": "parametric", "title": "Parametric"}, ...]: see lesion_shapes()
@@ -57,6 +66,8 @@ STATE_DEFAULTS = {
     "download_name": "",
     "last_duration_s": None,  # seconds the last generation took on the server
     "used_contrasts": "",  # "T1c, FLAIR": the contrasts the last result was generated from
+    "result_lesions": [],  # [{"pathology": "ms", "center_ras": [R, A, S]}, ...]: the shown result's lesions
+    "lesion_volumes": "",  # "WML 1.2 ml, GdE 0.0 ml": the shown result's label volumes
     "result_id": 0,  # counts results shown: page scripts wait on it
 }
 
@@ -68,12 +79,15 @@ def lesion_shapes(library: Iterable[str] = ()) -> list[dict]:
 
 def lesion_schema(state, library: Iterable[str] = ()) -> Schema:
     """The names lesion mode's page may set; the contrast must be one of the shown case's, the lesion
-    shape parametric or one of the ``library`` names (the page never sends a path)."""
+    shape parametric or one of the ``library`` names (the page never sends a path), the pathology a
+    registered one."""
     schema = {name: Field(label, float, low, high) for name, (label, low, high, _) in SLIDERS.items()}
     schema["lesion_shape"] = Field("Lesion shape", str, choices=(PARAMETRIC, *library))
     schema["random_seed"] = Field("Random seed", int, 0, MAX_RANDOM_SEED)
+    schema["pathology"] = Field("Pathology", str, choices=pathology_names)
     for name, label in (("placing", "Placing"), ("auto_generate", "Generate on every click"),
-                        ("show_synthetic", "Original/Synthetic")):
+                        ("show_synthetic", "Original/Synthetic"), ("enhancing", "Enhancing"),
+                        ("adding_seeds", "Each click adds a seed")):
         schema[name] = Field(label, bool)
     schema["contrast"] = Field("Contrast", str, choices=lambda: [c["value"] for c in state.contrasts])
     return {**schema, **PAGE_FIELDS}

@@ -1,12 +1,13 @@
 """Lesion mode's behaviour: the page's state and actions wired to the MRML bridge.
 
 Every action calls the same :mod:`SynthPathologyLib.mrml` functions as the desktop module:
-:func:`~SynthPathologyLib.mrml.synthesize_in_scene` (a parametric lesion or one of the label library
-given with ``--label-library``, with the chosen mass effect; with the workflow's
-:class:`~SynthPathologyLib.synthesis.session.SynthesisSession`, which keeps the model and the prepared
-case, so regenerating after moving the seed is fast), :func:`~SynthPathologyLib.mrml.remove_lesion_in_scene`,
-:func:`~SynthPathologyLib.mrml.show_overlay` and, for downloads,
-:func:`~SynthPathologyLib.mrml.save_brats_case_from_scene`. The widgets are in :mod:`.lesion_panel`.
+:func:`~SynthPathologyLib.mrml.synthesize_in_scene` (one lesion per seed, of the chosen pathology:
+parametric or one of the label library given with ``--label-library``, with the chosen mass
+effect; with the workflow's :class:`~SynthPathologyLib.synthesis.session.SynthesisSession`, which
+keeps the models and the prepared case, so regenerating after moving a seed is fast),
+:func:`~SynthPathologyLib.mrml.remove_lesion_in_scene` and :func:`~SynthPathologyLib.mrml.show_overlay`.
+Choosing a pathology loads its model (:mod:`.pathology_choice` holds what follows the choice);
+uploads and downloads are in :mod:`.lesion_files`, the widgets in :mod:`.lesion_panel`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from vtkmodules.vtkCommonCore import vtkCommand
 
 from ..core.case import Case
 from ..core.errors import SynthPathologyError
+from ..core.image_io import lps_to_ras
+from ..io.info import format_label_volumes
 from ..lesions.library import library_files
 from ..lesions.spec import Composition
 from ..mrml import (
@@ -32,13 +35,14 @@ from ..mrml import (
     show_overlay,
     synthesize_in_scene,
 )
-from ..pathologies import contrast_title
+from ..pathologies import contrast_title, get_pathology
 from ..phantom.generator import default_brain_case
 from ..synthesis.session import SynthesisSession
 from ..synthesis.synthesizer import Synthesizer
 from .case_nodes import CaseNodes, put_case_in_scene
 from .client_state import StateRefused, take_checked
-from .downloads import brats_case_zip, download_case_id
+from .downloads import download_case_id
+from .lesion_files import LesionFiles
 from .lesion_state import (
     DIAMETER_KEYS,
     MAX_RANDOM_SEED,
@@ -48,16 +52,15 @@ from .lesion_state import (
     lesion_schema,
     lesion_shapes,
 )
+from .pathology_choice import DEFAULT_PATHOLOGY, pathology_choices, pathology_state
 from .seed import SeedPlacer
 from .tasks import in_background, reported_task, show_error
-from .uploads import DataFolder, UploadError, UploadLimits, UploadReceiver, read_uploaded_case, store_upload
+from .uploads import DataFolder, UploadLimits
 
-PATHOLOGY = "glioma"
 # After the clicked view has rendered: time for its frame to be encoded, sent and drawn by the
 # browser before the other views render (measured 0.1-0.3 s on this 2-core machine).
 FRAME_TO_PAGE_S = 0.3
 RENDER_TIMEOUT_S = 2.0
-UPLOAD_IDLE_S = 60.0  # an upload whose next group of files takes longer is dropped
 
 
 def library_lesions(folder: str | Path | None) -> dict[str, Path]:
@@ -99,16 +102,21 @@ class LesionWorkflow:
         data: the app's data folder (uploads, downloads).
         limits: upload limits.
         case: the case to open, or None for the default brain at ``resolution_mm``.
-        model, device: model folder (None: the shipped one) and device of the synthesizer.
+        model, device: model folder (None: each pathology's default model) and device of the
+            synthesizer; a model is refused for a pathology it was not trained for.
         library: the label library the page may choose lesions from (:func:`library_lesions`).
+        pathology: the registered pathology the page opens with (its model must fit: see
+            :func:`~.pathology_choice.starting_pathology`).
 
     Attributes:
-        session: the loaded model and the prepared case, kept between actions.
+        session: the loaded models and the prepared case, kept between actions.
+        pathology: the pathology whose model is loaded: what generation paints.
+        result_pathology, result_seed: the pathology and random seed of the result shown.
     """
 
     def __init__(self, server, slicer_app, data: DataFolder, limits: UploadLimits, *, case: Case | None = None,
                  resolution_mm: float = 1.0, model: str | None = None, device: str = "auto",
-                 library: Mapping[str, Path] | None = None):
+                 library: Mapping[str, Path] | None = None, pathology: str = DEFAULT_PATHOLOGY):
         self.server = server
         self.state = server.state
         self.slicer_app = slicer_app
@@ -122,20 +130,25 @@ class LesionWorkflow:
         self._model = model
         self._device = device
         self.session = SynthesisSession()
-        self.uploads = UploadReceiver(limits)
-        self._upload_timer: asyncio.TimerHandle | None = None
+        self.pathology = get_pathology(pathology).name
+        self._switching: asyncio.Task | None = None  # the model of a newly chosen pathology, loading
         self._generating = False
         self._generate_again = False
         self._preparing: asyncio.Future | None = None  # the shown case's preparation, in a worker thread
-        self._clicked_at: tuple[float, float, float] | None = None  # seed the next generation places
+        # The last click, (RAS mm, whether it adds a seed), which the next generation places.
+        self._clicked_at: tuple[tuple[float, float, float], bool] | None = None
         self._first_view = None  # the view that renders first after a generation
-        self._result_seed = 0
+        self.result_seed = 0
+        self.result_pathology = self.pathology
         self.library = dict(library or {})
         self._library_lesion: LibraryLesion | None = None  # the last one chosen, read once
-        self.state.update(STATE_DEFAULTS, lesion_shapes=lesion_shapes(self.library))
+        self.state.update(STATE_DEFAULTS, lesion_shapes=lesion_shapes(self.library), pathologies=pathology_choices())
+        self.state.update(pathology_state(self.pathology, self._diameters()))
         self.schema = lesion_schema(self.state, self.library)
         self.seed = SeedPlacer(self.scene, slicer_app.view_manager.get_slice_views(),
                                on_click=self._on_click, on_changed=self._on_seed_changed)
+        self.seed.set_diameters(self._diameters())
+        self.files = LesionFiles(self)
         self._bind()
 
     def _bind(self) -> None:
@@ -143,13 +156,12 @@ class LesionWorkflow:
         state.change(*DIAMETER_KEYS)(lambda **_: self.seed.set_diameters(self._diameters()))
         state.change("placing")(lambda placing, **_: self.seed.set_placing(placing))
         state.change("show_synthetic", "opacity", "contrast")(lambda **_: self.refresh_display())
+        state.change("pathology")(self._on_pathology_chosen)
         ctrl.generate = in_background(self._with_page_settings(self.generate))
         ctrl.next_variant = in_background(self._with_page_settings(self.next_variant))
         ctrl.remove_lesion = in_background(self._with_page_settings(self.remove_lesion))
+        ctrl.clear_seeds = self.seed.remove
         ctrl.on_server_ready.add_task(self.open_first_case)
-        self.server.trigger("upload_check")(self.upload_check)
-        self.server.trigger("upload_chunk")(self.upload_chunk)
-        self.server.trigger("download_case")(self.download_case)
 
     def _with_page_settings(self, action: Callable[[], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """``action`` after taking the settings the page sent with the click
@@ -177,7 +189,7 @@ class LesionWorkflow:
             case = self._initial_case or await asyncio.to_thread(default_brain_case, self._resolution_mm)
             await model
             self.show_case(case)
-            self._start_preparing()
+            self.start_preparing()
 
     def show_case(self, case: Case) -> None:
         """Replace the case on screen (and its results) by ``case``; a case without the contrasts
@@ -190,32 +202,67 @@ class LesionWorkflow:
         with self.state:
             self.state.update(case_id=case.case_id,
                               contrasts=[{"value": c, "title": contrast_title(c)} for c in contrasts],
-                              has_result=False, operation="", seed_ras=None, can_remove=self.case.lesion_node is not None,
+                              has_result=False, operation="", seed_ras=None, seed_count=0,
+                              can_remove=self.case.lesion_node is not None,
                               contrast=self.state.contrast if self.state.contrast in contrasts else contrasts[-1])
         self.refresh_display()
         for slice_view in self.slicer_app.view_manager.get_slice_views():
             slice_view.set_visible_in_3d(True)
         self.slicer_app.display_manager.reset_views()
 
-    def _start_preparing(self) -> None:
+    def start_preparing(self) -> None:
         """Prepare the shown case (mask, normalization, white-matter map: seconds for a 1 mm
         brain) in a worker thread now, so that the first generation does not wait for it."""
         if self.case is None:
             return
         work = case_preparation(self.session, self._synthesizer(), self.case.volume_nodes, self.case.brain_mask_node,
-                                PATHOLOGY)
+                                self.pathology)
         self._preparing = asyncio.ensure_future(asyncio.to_thread(work))
 
     async def _case_prepared(self) -> None:
-        """Wait for the preparation started by :meth:`_start_preparing`; its error, if any, is
+        """Wait for the preparation started by :meth:`start_preparing`; its error, if any, is
         raised once (a later generation prepares again)."""
         preparing, self._preparing = self._preparing, None
         if preparing is not None:
             await preparing
 
     def _synthesizer(self) -> Synthesizer:
-        """The model, loaded once for this workflow."""
-        return self.session.synthesizer(self._model, PATHOLOGY, self._device)
+        """The pathology's model, loaded once for this workflow."""
+        return self.session.synthesizer(self._model, self.pathology, self._device)
+
+    # Pathology
+
+    def _on_pathology_chosen(self, pathology: str, **_) -> None:
+        """The page chose a pathology (a registered name: the guard checked it against the
+        registry as it came in); anything else follows once its model has loaded."""
+        if pathology != self.pathology and self._switching is None:
+            self._switching = create_task(self.switch_pathology(pathology))
+
+    async def switch_pathology(self, name: str) -> None:
+        """Load ``name``'s model (the app's ``--model``, refused in one line if it is for another
+        pathology), then show its labels and composition defaults and prepare the case for it.
+        Refused, the chooser goes back to the pathology in use."""
+        try:
+            async with reported_task(self.server, f"Loading the {get_pathology(name).display_name} model…"):
+                try:
+                    await asyncio.to_thread(self.session.synthesizer, self._model, name, self._device)
+                except BaseException:
+                    with self.state:
+                        self.state.pathology = self.pathology
+                    raise
+                self.pathology = name
+                with self.state:
+                    self.state.update(pathology_state(name, self._diameters()))
+                self.start_preparing()
+        finally:
+            self._switching = None
+        if self.state.pathology != self.pathology:  # chosen again while this one loaded
+            self._on_pathology_chosen(self.state.pathology)
+
+    async def _pathology_switched(self) -> None:
+        """Wait for a chosen pathology's model, if one is loading (its errors are shown already)."""
+        if self._switching is not None:
+            await asyncio.shield(self._switching)
 
     # Seed
 
@@ -223,20 +270,23 @@ class LesionWorkflow:
         return tuple(float(self.state[key]) for key in DIAMETER_KEYS)
 
     def _on_click(self, center_ras, view) -> None:
-        """A placing click: with generate-on-click, the generation places the seed right before it
-        synthesizes, so the views render once, with the lesion, instead of first rendering the
-        seed alone (0.1-0.3 s per view on Mesa's CPU GL); the clicked view renders first."""
+        """A placing click (moves the current seed, or adds one while adding seeds): with
+        generate-on-click, the generation places the seed right before it synthesizes, so the
+        views render once, with the lesion, instead of first rendering the seed alone (0.1-0.3 s
+        per view on Mesa's CPU GL); the clicked view renders first."""
+        adding = bool(self.state.adding_seeds)
         if self.state.auto_generate and self.case is not None:
-            self._clicked_at = center_ras
+            self._clicked_at = (center_ras, adding)
             self._first_view = view
             create_task(self.generate())
         else:
-            self.seed.move_to(center_ras)
+            self.seed.click_at(center_ras, adding)
 
     def _on_seed_changed(self) -> None:
         center, diameters = self.seed.center_ras(), self.seed.diameters_mm()
         with self.state:
             self.state.seed_ras = [round(v, 1) for v in center] if center else None
+            self.state.seed_count = len(self.seed.nodes)
             for key, value in zip(DIAMETER_KEYS, diameters or ()):
                 if abs(float(self.state[key]) - value) > 0.05:
                     self.state[key] = round(value, 1)
@@ -246,7 +296,8 @@ class LesionWorkflow:
     def _composition(self) -> Composition:
         state = self.state
         return Composition(edema_extent_mm=float(state.edema_mm), necrosis_fraction=float(state.necrosis),
-                           rim_thickness_mm=float(state.rim_mm), irregularity=float(state.irregularity))
+                           rim_thickness_mm=float(state.rim_mm), irregularity=float(state.irregularity),
+                           enhancing=bool(state.enhancing))
 
     def _random_seed(self) -> int:
         return int(self.state.random_seed)  # a whole number in range: checked as it came in
@@ -257,18 +308,20 @@ class LesionWorkflow:
         name = self.state.lesion_shape
         if name == PARAMETRIC:
             return None
-        if self._library_lesion is None or self._library_lesion.name != name:
-            self._library_lesion = LibraryLesion.read(self.library[name], PATHOLOGY, name)
+        kept = self._library_lesion
+        if kept is None or kept.name != name or kept.pathology != self.pathology:
+            self._library_lesion = LibraryLesion.read(self.library[name], self.pathology, name)
         return self._library_lesion
 
     async def generate(self) -> None:
-        """Paint the lesion the seed asks for (first placing the seed at the last click, if any);
-        clicks during a run make it run once more at the end with the latest seed."""
+        """Paint one lesion per seed (first placing a seed at the last click, if any); clicks
+        during a run make it run once more at the end with the latest seeds."""
         if self._generating:
             self._generate_again = True
             return
         self._generating = True
         try:
+            await self._pathology_switched()
             self._generate_again = True
             while self._generate_again:
                 self._generate_again = False
@@ -298,19 +351,19 @@ class LesionWorkflow:
                     view.set_render_blocked(False)  # schedules its render
 
     def _synthesize(self) -> None:
-        """Place the seed at the last click, if any, and paint; a refused click (a seed outside the
-        brain) puts the seed and the slice planes back where they were."""
+        """Place a seed at the last click, if any, and paint one lesion per seed; a refused click
+        (a seed outside the brain) puts the seeds and the slice planes back where they were."""
         case = self._require_case()
         before = self.seed.snapshot()
         if self._clicked_at is not None:
-            self.seed.move_to(self._clicked_at)
+            self.seed.click_at(*self._clicked_at)
             self._clicked_at = None
         try:
             if not self.seed.is_placed:
                 raise SynthPathologyError("place the seed first: click in a slice view")
             started = time.perf_counter()
             self.result = synthesize_in_scene(
-                self.scene, case.volume_nodes, self.seed.node, PATHOLOGY, self._random_seed(),
+                self.scene, case.volume_nodes, self.seed.nodes, self.pathology, self._random_seed(),
                 self._synthesizer(), composition=self._composition(), mass_effect_mm=float(self.state.mass_effect_mm),
                 library_lesion=self._chosen_library_lesion(), brain_mask_node=case.brain_mask_node,
                 opacity=float(self.state.opacity), session=self.session,
@@ -333,7 +386,7 @@ class LesionWorkflow:
                 raise SynthPathologyError(f"case {case.case_id} has no lesion label to remove")
             started = time.perf_counter()
             self.result = remove_lesion_in_scene(
-                self.scene, case.volume_nodes, case.lesion_node, PATHOLOGY, self._random_seed(),
+                self.scene, case.volume_nodes, case.lesion_node, self.pathology, self._random_seed(),
                 self._synthesizer(), brain_mask_node=case.brain_mask_node, opacity=float(self.state.opacity),
             )
             self._result_shown("remove", time.perf_counter() - started)
@@ -344,13 +397,18 @@ class LesionWorkflow:
         return self.case
 
     def _result_shown(self, operation: str, duration_s: float) -> None:
-        self._result_seed = self._random_seed()
+        self.result_seed, self.result_pathology = self._random_seed(), self.pathology
+        specs = self.result.specs  # one per seed; none for a removal
         with self.state:
             self.state.update(has_result=True, operation=operation, show_synthetic=True,
                               result_id=self.state.result_id + 1,
                               last_duration_s=round(duration_s, 2),
                               used_contrasts=", ".join(contrast_title(c) for c in self.result.provenance["contrasts"]),
-                              download_name=download_case_id(self.case.case_id, operation, self._result_seed) + ".zip")
+                              result_lesions=[{"pathology": spec.pathology,
+                                               "center_ras": [round(v, 1) for v in lps_to_ras(spec.center_lps)]}
+                                              for spec in specs],
+                              lesion_volumes=format_label_volumes(self.result.label, self.pathology) if specs else "",
+                              download_name=download_case_id(self.case.case_id, operation, self.result_seed) + ".zip")
         self.refresh_display()
 
     def refresh_display(self) -> None:
@@ -372,75 +430,3 @@ class LesionWorkflow:
             display = self.result.segmentation_node.GetDisplayNode()
             display.SetVisibility2DFill(False)  # outline only: the synthetic lesion shows inside
             display.SetVisibility(show)
-
-    # Files
-
-    def upload_check(self, files: list[dict]) -> str:
-        """Names and sizes the browser announces, checked before it sends any content; returns
-        the refusal ("" when accepted), also shown in the page."""
-        try:
-                self.uploads.start(files)
-        except UploadError as exc:
-            show_error(self.state, str(exc))
-            return str(exc)
-        self._expect_more_upload()
-        return ""
-
-    def upload_chunk(self, files: list[dict]) -> None:
-        """Receives the files in groups, counted against the limits as they come; an empty group
-        ends the upload and opens the case."""
-        if not self.uploads.active:
-            return  # refused or abandoned earlier: the page was told
-        try:
-            if files:
-                self.uploads.add(files if isinstance(files, list) else [None])
-                self._expect_more_upload()
-                return
-            uploads = self.uploads.finish()
-        except UploadError as exc:
-            show_error(self.state, str(exc))
-            return
-        self._expect_more_upload(cancel=True)
-        create_task(self._open_upload(uploads))
-
-    def _expect_more_upload(self, cancel: bool = False) -> None:
-        """(Re)start the clock that drops an upload whose next group does not come in time."""
-        if self._upload_timer is not None:
-            self._upload_timer.cancel()
-            self._upload_timer = None
-        if not cancel:
-            self._upload_timer = asyncio.get_running_loop().call_later(UPLOAD_IDLE_S, self._drop_upload)
-
-    def _drop_upload(self) -> None:
-        if self.uploads.active:
-            self.uploads.drop()
-            show_error(self.state, f"the upload stopped for over {UPLOAD_IDLE_S:g} s and was dropped; "
-                                   "choose the files again")
-
-    async def _open_upload(self, uploads: list[dict]) -> None:
-        async with reported_task(self.server, "Reading the uploaded case…"):
-            # Off the event loop: gigabytes of bad data must not freeze the other pages.
-            folder = await asyncio.to_thread(store_upload, uploads, self.data, self.limits)
-            del uploads
-            try:
-                case = await asyncio.to_thread(read_uploaded_case, folder)
-            finally:
-                self.data.remove(folder)  # the images are in memory now
-            self.show_case(case)
-            self._start_preparing()
-
-    def download_case(self):
-        """The shown result as a zipped BraTS case (an attachment for the page's download)."""
-        if self.result is None:
-            show_error(self.state, "nothing to download yet: generate a lesion first")
-            return None
-        operation = self.state.operation
-        segmentation = self.result.segmentation_node if operation == "synthesize" else None
-        case_id = download_case_id(self.case.case_id, operation, self._result_seed)
-        try:
-            payload = brats_case_zip(self.data, case_id, self.result.volume_nodes, segmentation,
-                                     self.result.provenance)
-        except SynthPathologyError as exc:
-            show_error(self.state, str(exc))
-            return None
-        return self.server.protocol.addAttachment(payload)

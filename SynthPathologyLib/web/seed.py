@@ -1,11 +1,12 @@
-"""The lesion seed in the browser: a Markups ROI placed by a click in a slice view.
+"""The lesion seeds in the browser: Markups ROIs placed by clicks in a slice view.
 
-The ROI is what :func:`~SynthPathologyLib.mrml.lesion_spec_from_seed_node` reads: its centre is
-the seed (RAS mm), its radii half the tumor core's diameters. While placing is on, a left click in
-any slice view moves the centre to the clicked point: the interactor's event position (view
-pixels, origin bottom-left) through the slice node's XYToRAS matrix; the other slice views then
-move to planes through the seed. While placing is off, the
-ROI's handles are interactive and resize or move it in the views.
+Each ROI is one lesion, as :func:`~SynthPathologyLib.mrml.lesion_specs_from_seed_nodes` reads it:
+its centre is the seed (RAS mm), its radii half the tumor core's diameters. While placing is on, a
+left click in any slice view moves the current seed (the last one placed) to the clicked point, or,
+while adding seeds, places a new one there at the sliders' size: the interactor's event position
+(view pixels, origin bottom-left) through the slice node's XYToRAS matrix; the other slice views
+then move to planes through it. While placing is off, the ROIs' handles are interactive and resize
+or move them in the views.
 """
 
 from __future__ import annotations
@@ -30,21 +31,27 @@ def matrix_values(matrix) -> list[float]:
 
 
 class SeedPlacer:
-    """Owns the seed ROI node and places it on clicks in the slice views.
+    """Owns the seed ROI nodes and places them on clicks in the slice views.
 
     Args:
         scene: the MRML scene.
         slice_views: trame-slicer slice views (their interactors and slice nodes are observed).
         on_click: called with the clicked point (RAS mm) of a placing click and the clicked view;
-            it places the seed there (:meth:`move_to`) now or as part of its own work.
-        on_changed: called after any change of the ROI (click, handles, sizes).
+            it places the seed there (:meth:`click_at`) now or as part of its own work.
+        on_changed: called after any change of a seed (click, handles, sizes, removal).
+
+    Attributes:
+        nodes: the seeds' ROI nodes, in the order placed; the last one is the current seed, which
+            the size sliders resize.
+        initial_diameters_mm: size (R-L, A-P, S-I mm) of the next seed placed without a current
+            one to copy, and of every added seed: the sliders' values.
     """
 
     def __init__(self, scene, slice_views, on_click: Callable, on_changed: Callable):
         self.scene = scene
-        self.node = None
+        self.nodes: list = []
         self.placing = True
-        self.initial_diameters_mm = (30.0, 30.0, 30.0)  # size of the first seed placed
+        self.initial_diameters_mm = (30.0, 30.0, 30.0)
         self._on_click = on_click
         self._on_changed = on_changed
         self._slice_nodes = [view.get_view_node() for view in slice_views]
@@ -54,10 +61,16 @@ class SeedPlacer:
             )
 
     @property
+    def node(self):
+        """The current seed's ROI node (None before the first seed)."""
+        return self.nodes[-1] if self.nodes else None
+
+    @property
     def is_placed(self) -> bool:
         return self.node is not None and self.node.GetNumberOfDefinedControlPoints() > 0
 
     def center_ras(self) -> tuple[float, float, float] | None:
+        """The current seed's centre (RAS mm)."""
         if not self.is_placed:
             return None
         center = np.zeros(3)
@@ -65,21 +78,25 @@ class SeedPlacer:
         return tuple(float(v) for v in center)
 
     def diameters_mm(self) -> tuple[float, float, float] | None:
+        """The current seed's core diameters (mm)."""
         if self.node is None:
             return None
         radius = np.zeros(3)
         self.node.GetRadiusXYZ(radius)
         return tuple(float(2 * r) for r in radius)
 
-    def place(self, center_ras, diameters_mm) -> None:
-        """Put the seed at ``center_ras`` (RAS mm) with the core's ``diameters_mm`` (R-L, A-P, S-I)."""
-        node = self._ensure_node()
+    def place(self, center_ras, diameters_mm, node=None) -> None:
+        """Put the current seed (or ``node``; a new seed when there is none) at ``center_ras``
+        (RAS mm) with the core's ``diameters_mm`` (R-L, A-P, S-I)."""
+        node = node or self.node or self._new_node()
         with _one_modification(node):
             node.SetCenter(*(float(v) for v in center_ras))
             node.SetRadiusXYZ(*(float(d) / 2 for d in diameters_mm))
 
     def set_diameters(self, diameters_mm) -> None:
-        """Resize a placed seed (mm); no-op when unchanged, so state echoes do not loop."""
+        """The sliders' size: of the seeds placed from now on, and of the current seed (no-op when
+        unchanged, so state echoes do not loop)."""
+        self.initial_diameters_mm = tuple(float(d) for d in diameters_mm)
         if self.node is None or np.allclose(self.diameters_mm(), diameters_mm):
             return
         self.node.SetRadiusXYZ(*(float(d) / 2 for d in diameters_mm))
@@ -87,45 +104,56 @@ class SeedPlacer:
     def set_placing(self, placing: bool) -> None:
         """Click-to-place on, handles off, or the reverse."""
         self.placing = bool(placing)
-        if self.node is not None:
-            self.node.GetDisplayNode().SetHandlesInteractive(not self.placing)
+        for node in self.nodes:
+            node.GetDisplayNode().SetHandlesInteractive(not self.placing)
 
     def remove(self) -> None:
-        if self.node is not None:
-            self.scene.RemoveNode(self.node)
-            self.node = None
+        """Remove every seed."""
+        self._remove_from(0)
 
-    def _ensure_node(self):
-        if self.node is None:
-            self.node = self.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", SEED_NAME)
-            self.node.CreateDefaultDisplayNodes()
-            display = self.node.GetDisplayNode()
-            display.SetFillOpacity(0.0)  # outline only: the lesion inside stays visible
-            display.SetPropertiesLabelVisibility(False)  # the name would sit on the lesion
-            display.SetPointLabelsVisibility(False)
-            display.SetHandlesInteractive(not self.placing)
-            self.node.AddObserver(vtkCommand.ModifiedEvent, lambda *_: self._on_changed())
-        return self.node
+    def _remove_from(self, count: int) -> None:
+        """Remove the seeds after the first ``count``."""
+        removed, self.nodes = self.nodes[count:], self.nodes[:count]
+        for node in removed:
+            self.scene.RemoveNode(node)
+        if removed:
+            self._on_changed()
 
-    def move_to(self, center_ras) -> None:
-        """Put the seed at ``center_ras`` (RAS mm), keeping its size (the initial size for the
-        first seed); every slice plane moves through it."""
-        self.place(center_ras, self.diameters_mm() or self.initial_diameters_mm)
+    def _new_node(self):
+        node = self.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", SEED_NAME)
+        node.CreateDefaultDisplayNodes()
+        display = node.GetDisplayNode()
+        display.SetFillOpacity(0.0)  # outline only: the lesion inside stays visible
+        display.SetPropertiesLabelVisibility(False)  # the name would sit on the lesion
+        display.SetPointLabelsVisibility(False)
+        display.SetHandlesInteractive(not self.placing)
+        node.AddObserver(vtkCommand.ModifiedEvent, lambda *_: self._on_changed())
+        self.nodes.append(node)
+        return node
+
+    def click_at(self, center_ras, add: bool = False) -> None:
+        """A placing click at ``center_ras`` (RAS mm): a new seed there at the sliders' size
+        (``add``, or no seed yet), else the current seed moved there, keeping its size; every slice
+        plane moves through it."""
+        if add or self.node is None:
+            self.place(center_ras, self.initial_diameters_mm, self._new_node())
+        else:
+            self.place(center_ras, self.diameters_mm())
         for slice_node in self._slice_nodes:
             slice_node.JumpSliceByOffsetting(*center_ras)
 
     def snapshot(self) -> tuple:
-        """The seed (centre, diameters; None when not placed) and every slice plane's offset, for
-        :meth:`restore`."""
-        return self.center_ras(), self.diameters_mm(), [node.GetSliceOffset() for node in self._slice_nodes]
+        """Every seed (centre, diameters) and every slice plane's offset, for :meth:`restore`."""
+        seeds = [(node.GetCenter(), node.GetSize()) for node in self.nodes]
+        return seeds, [node.GetSliceOffset() for node in self._slice_nodes]
 
     def restore(self, snapshot: tuple) -> None:
-        """Put the seed and the slice planes back as :meth:`snapshot` found them."""
-        center, diameters, offsets = snapshot
-        if center is None:
-            self.remove()
-        else:
-            self.place(center, diameters)
+        """Put the seeds and the slice planes back as :meth:`snapshot` found them (a seed added
+        since is removed)."""
+        seeds, offsets = snapshot
+        self._remove_from(len(seeds))
+        for node, (center, size) in zip(self.nodes, seeds):
+            self.place(center, size, node)
         for node, offset in zip(self._slice_nodes, offsets):
             node.SetSliceOffset(offset)
 

@@ -20,6 +20,7 @@ from SynthPathologyLib.core.image_io import lps_to_ras, read_image, same_grid, w
 from SynthPathologyLib.io.brats import read_brats_case
 from SynthPathologyLib.lesions.placement import core_centroid_lps
 from SynthPathologyLib.lesions.spec import Composition, LesionSpec
+from SynthPathologyLib.mrml import contrast_volume_nodes
 from SynthPathologyLib.mrml.lesion import (
     LESION_ROLE,
     _euler_xyz_deg,
@@ -125,6 +126,16 @@ def assert_same_image_exactly(a: sitk.Image, b: sitk.Image) -> None:
     assert a.GetDirection() == b.GetDirection()
     assert a.GetPixelID() == b.GetPixelID()
     assert np.array_equal(voxels(a), voxels(b))
+
+
+def test_volumes_named_for_a_contrast_are_found_and_synthetic_outputs_are_not(app, oblique_brain):
+    """What fills the module's empty contrast selectors: names as BraTS, scanners and Slicer's
+    sample data spell them; the first volume of a contrast wins; "(synthetic)" outputs never do."""
+    nodes = {name: sitk_to_volume_node(app.scene, oblique_brain, name)
+             for name in ("BraTS-GLI-00000-000_t1ce", "Patient FLAIR", "Patient FLAIR (synthetic)", "t2w",
+                          "T2 second", "localizer")}
+    found = contrast_volume_nodes(app.scene)
+    assert found == {"t1c": nodes["BraTS-GLI-00000-000_t1ce"], "flair": nodes["Patient FLAIR"], "t2": nodes["t2w"]}
 
 
 def test_oblique_nifti_round_trips_exactly_through_a_volume_node(app, tmp_path):

@@ -1,17 +1,21 @@
 """What a page may set, checked on the server (without a browser): whole numbers stay whole, numbers
 stay finite and in range, a lesion shape is a library name and never a path, unknown and framework
-names are ignored; the command line refuses the same bad random seed with one line."""
+names are ignored, a pathology is a registered name; the command line refuses the same bad random
+seed with one line, and an app whose pathology or model does not fit stops before it serves."""
 
 from __future__ import annotations
 
 import pytest
+from helpers.models import save_tiny_model
 
 from SynthPathologyLib.cli.main import main
-from SynthPathologyLib.core.errors import CaseError
+from SynthPathologyLib.core.errors import CaseError, SynthPathologyError
+from SynthPathologyLib.pathologies import get_pathology, pathology_names
 from SynthPathologyLib.web.app import AppOptions, create_lesion_app
 from SynthPathologyLib.web.client_state import Field, StateRefused, checked_changes
 from SynthPathologyLib.web.lesion_state import lesion_schema
 from SynthPathologyLib.web.lesion_workflow import library_lesions
+from SynthPathologyLib.web.pathology_choice import hex_color, pathology_choices, pathology_state
 
 LIBRARY = ("A-seg.nii.gz", "cases/B_seg.nii.gz")
 
@@ -36,6 +40,9 @@ class Contrasts:
     ("lesion_shape", "../A-seg.nii.gz", "got '../A-seg.nii.gz'"),
     ("lesion_shape", 0, "must be text"),
     ("error", "<img src=x onerror=alert(1)>", "must be one of"),
+    ("pathology", "cancer", f"Pathology must be one of {', '.join(pathology_names())}, got 'cancer'"),
+    ("pathology", "Multiple sclerosis", "got 'Multiple sclerosis'"),  # the display name is not the value
+    ("enhancing", 1, "Enhancing must be on or off"),
 ])
 def test_bad_values_are_refused_with_a_message(name, value, message):
     accepted, refused, ignored = checked_changes(lesion_schema(Contrasts(), LIBRARY), {name: value})
@@ -69,6 +76,28 @@ def test_an_app_with_a_folder_that_is_no_library_stops_before_it_serves(tmp_path
     with pytest.raises(CaseError, match="no segmentation files"):
         create_lesion_app(AppOptions(label_library=tmp_path))
     assert main(["app", "--reading", str(tmp_path), "--reader", "a", "--label-library", str(tmp_path)]) == 2
+
+
+def test_an_app_with_an_unknown_pathology_or_a_model_of_another_stops_before_it_serves(tmp_path):
+    with pytest.raises(SynthPathologyError, match="unknown pathology 'cancer'"):
+        create_lesion_app(AppOptions(pathology="cancer"))
+    model = save_tiny_model(tmp_path / "tiny_ms", pathology="ms")
+    with pytest.raises(SynthPathologyError, match="is for pathology 'ms', not 'glioma'"):
+        create_lesion_app(AppOptions(model=str(model), pathology="glioma"))
+    assert main(["app", "--reading", str(tmp_path), "--reader", "a", "--pathology", "ms"]) == 2
+
+
+def test_the_pathology_state_follows_the_registry():
+    state = pathology_state("ms", (30.0, 4.0, 10.0))
+    assert state["pathology_labels"] == [
+        {"value": label.value, "name": label.name, "abbreviation": label.abbreviation, "color": hex_color(label.color)}
+        for label in get_pathology("ms").labels]
+    assert hex_color((1.0, 0.5, 0.0)) == "#ff8000"
+    assert "edema" not in state["pathology_regions"] and state["edema_mm"] == 0 and state["enhancing"] is False
+    # Seed sizes into the pathology's range (and the sliders': 5 mm at least).
+    assert (state["diameter_rl"], state["diameter_ap"], state["diameter_si"]) == (15.0, 5.0, 10.0)
+    assert pathology_state("glioma", (30.0,) * 3)["diameter_rl"] == 30.0
+    assert [c["title"] for c in pathology_choices()] == [get_pathology(n).display_name for n in pathology_names()]
 
 
 def test_a_long_list_of_choices_is_cut_short_in_the_message():
