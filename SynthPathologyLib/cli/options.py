@@ -237,10 +237,13 @@ def add_synthesizer_options(parser: argparse.ArgumentParser) -> None:
 
 def synthesizer_from_args(args: argparse.Namespace) -> Synthesizer:
     """The synthesizer of ``--model`` (default: ``--pathology``'s model) on ``--device``, refused if its
-    model is not for ``--pathology``."""
+    model is not for ``--pathology`` or ``--mass-effect`` does not apply to the pathology."""
+    from ..lesions.mass_effect import check_mass_effect
     from ..synthesis.synthesizer import Synthesizer  # torch: loaded by the commands that run a model only
 
-    return Synthesizer(args.model, device=args.device, pathology=args.pathology)
+    synthesizer = Synthesizer(args.model, device=args.device, pathology=args.pathology)
+    check_mass_effect(getattr(args, "mass_effect", 0.0), synthesizer.card.pathology)  # before any case is read
+    return synthesizer
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -198,13 +198,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Build the default brain (MNI152 phantom), place a 30 mm glioma in the left white matter,
-    synthesize it with the shipped model and write the case and before/after PNG montages."""
+    """Build the default brain (MNI152 phantom), place a 30 mm glioma in the left white matter (another
+    pathology: its default composition, the diameter brought into its range), synthesize it with the
+    shipped model and write the case and before/after PNG montages."""
     from ..core.durable import atomic_write_bytes
     from ..core.image_io import ras_to_lps
     from ..io.brats import write_brats_case
     from ..io.montage import save_montage
-    from ..lesions.spec import LesionSpec
+    from ..lesions.spec import Composition, LesionSpec
     from ..phantom.generator import default_brain_phantom
 
     started = time.perf_counter()
@@ -214,8 +215,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     phantom = default_brain_phantom(resolution_mm=1.0)
     brain = phantom.case
     prepared = synthesizer.prepare(brain, white_matter=phantom.tissues.wm)  # known: no need to estimate it
-    spec = LesionSpec(center_lps=ras_to_lps(DEMO_SEED_RAS), diameters_mm=(DEMO_DIAMETER_MM,) * 3,
-                      pathology=synthesizer.card.pathology, random_seed=args.random_seed)
+    pathology = synthesizer.pathology
+    low, high = pathology.diameter_range_mm
+    diameter = min(max(DEMO_DIAMETER_MM, low), high)
+    spec = LesionSpec(center_lps=ras_to_lps(DEMO_SEED_RAS), diameters_mm=(diameter,) * 3,
+                      composition=Composition.for_pathology(pathology.name), pathology=pathology.name,
+                      random_seed=args.random_seed)
     result = synthesizer.synthesize(prepared, spec)
     result.case.case_id = "DefaultBrain-synth"
     write_brats_case(result.case, out / "synthetic", "2023")
@@ -225,7 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     save_montage(brain, out / "before.png", center_lps=center)
     save_montage(result.case, out / "after.png", center_lps=center)
     timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items())
-    print(f"lesion at RAS {DEMO_SEED_RAS}, {DEMO_DIAMETER_MM:g} mm: {timing}")
+    print(f"{pathology.display_name} lesion at RAS {DEMO_SEED_RAS}, {diameter:g} mm: {timing}")
     print(f"wrote {out}/synthetic (NIfTI + seg + provenance.json), {out}/before.png, {out}/after.png "
           f"in {time.perf_counter() - started:.1f} s")
     return 0

@@ -55,16 +55,25 @@ class MassEffect:
         return asdict(self)
 
 
+def check_mass_effect(displacement_mm: float, pathology: str) -> None:
+    """Refuse, in one line, a displacement < 0 or any mass effect for a pathology whose lesions do
+    not occupy space (multiple sclerosis: see ``Pathology.space_occupying``)."""
+    if displacement_mm < 0:
+        raise LesionPlacementError(f"mass effect must be >= 0 mm, got {displacement_mm}")
+    if displacement_mm > 0 and not get_pathology(pathology).space_occupying:
+        raise LesionPlacementError(f"{get_pathology(pathology).display_name} lesions do not push the tissue "
+                                   f"around them: no mass effect for pathology {pathology!r} (give 0 mm)")
+
+
 def mass_effect_for(label: sitk.Image, displacement_mm: float, reach_mm: float | None = None,
                     pathology: str = "glioma") -> MassEffect:
     """The mass effect of the lesion ``label`` (its core) pushing ``displacement_mm`` at its edge.
 
     Raises:
-        LesionPlacementError: a displacement < 0, a reach <= 0, or a displacement too large for the
-            core (>= ``MAX_DISPLACEMENT_OF_RADIUS`` x r0: the field would fold).
+        LesionPlacementError: a displacement < 0 (or > 0 for a pathology that does not occupy
+            space), a reach <= 0, or a displacement too large for the core (>= ``MAX_DISPLACEMENT_OF_RADIUS`` x r0: the field would fold).
     """
-    if displacement_mm < 0:
-        raise LesionPlacementError(f"mass effect must be >= 0 mm, got {displacement_mm}")
+    check_mass_effect(displacement_mm, pathology)
     reach = max(REACH_PER_MM * displacement_mm, MIN_REACH_MM) if reach_mm is None else reach_mm
     if reach <= 0:
         raise LesionPlacementError(f"mass-effect reach must be > 0 mm, got {reach}")

@@ -9,6 +9,9 @@ import pytest
 from helpers.models import register_other_pathology, save_tiny_model
 
 from SynthPathologyLib.cli.main import main
+from SynthPathologyLib.io.brats import write_brats_case
+from SynthPathologyLib.lesions.spec import Composition
+from SynthPathologyLib.pathologies import get_pathology
 
 
 def test_the_listing_names_glioma_labels_contrasts_and_default_model(capsys):
@@ -54,7 +57,31 @@ def test_the_models_own_pathology_is_accepted(monkeypatch, tmp_path, capsys):
     assert (tmp_path / "out" / "synthetic" / "provenance.json").is_file()
 
 
+def test_the_demo_of_ms_paints_a_plaque_of_ms_size_and_composition(tmp_path, capsys):
+    model = save_tiny_model(tmp_path / "model", pathology="ms")
+    assert main(["demo", "--out", str(tmp_path / "out"), "--model", str(model)]) == 0
+    lesion = json.loads((tmp_path / "out" / "synthetic" / "provenance.json").read_text())["lesion"]
+    low, high = get_pathology("ms").diameter_range_mm
+    assert lesion["pathology"] == "ms" and all(low <= d <= high for d in lesion["diameters_mm"])
+    assert Composition(**lesion["composition"]) == Composition.for_pathology("ms")
+    assert "Multiple sclerosis lesion at RAS" in capsys.readouterr().out
+
+
 def test_an_unknown_pathology_is_refused_with_the_registered_ones(tmp_path, capsys):
     assert main(["synthesize", "--case", str(tmp_path), "--seed-ras=0,0,0", "--diameter", "20",
                  "--pathology", "nosuch", "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == "synthpathology synthesize: error: unknown pathology 'nosuch' (known: glioma, metastasis, ms)\n"
+
+
+@pytest.mark.parametrize("command", ["synthesize", "augment"])
+def test_a_mass_effect_for_ms_plaques_is_refused_before_any_case_is_read(command, healthy_case, tmp_path, capsys):
+    """MS plaques do not occupy space: asking them to push tissue is a mistake said in one line,
+    before any case is read or written (augment has made its empty --out folder by then)."""
+    write_brats_case(healthy_case, tmp_path / "data" / "Healthy-00000", "2023")
+    model = save_tiny_model(tmp_path / "model", pathology="ms")
+    source = (["--case", str(tmp_path / "data" / "Healthy-00000"), "--count", "2"] if command == "synthesize"
+              else ["--data", str(tmp_path / "data")])
+    assert main([command, *source, "--model", str(model), "--mass-effect", "2", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"synthpathology {command}: error: Multiple sclerosis lesions do not push the "
+                                       "tissue around them: no mass effect for pathology 'ms' (give 0 mm)\n")
+    assert not any((tmp_path / "out").rglob("*"))
