@@ -12,7 +12,9 @@ avoided; a case with a segmentation in the pathology's values keeps its lesions 
   the case's own consensus plaques (``<case>-lesion.nii.gz``, when the case has one): the target;
 - ``metastasis``: two metastases drawn by the metastasis sampler and painted with the metastasis
   model: per lesion the enhancing tumour's T1c / T1 ratio over the white matter's (enhancement: > 1),
-  and the edema's FLAIR over the white matter's (vasogenic edema: > 1).
+  and the edema's FLAIR and T2 over the white matter's (vasogenic edema: > 1);
+- ``real_tumour_reference``: the same figures of the real labelled gliomas (``--reference``; no real
+  metastasis is public here, their enhancing tumour and edema are the nearest real tissue).
 
 Intensities are each contrast's values divided by its 99.5th brain percentile. Real data: OpenMS
 (Lesjak et al. 2018, CC BY), TCGA via TCIA (CC BY 3.0). Run from the repository root:
@@ -99,24 +101,41 @@ def ms_figures(synthesizer: Synthesizer, case, own: np.ndarray | None, load_ml: 
             "ratio_to_normal_white_matter": ratios, "own_plaques_ratio_to_normal_white_matter": real or None}
 
 
-def metastasis_figures(synthesizer: Synthesizer, case, own: np.ndarray | None, seed: int) -> dict:
-    painted, new = paint(synthesizer, case, np.random.default_rng(seed), count=2)
-    brain, white = white_matter_reference(case, painted, own)
-    images = {c: normalized(painted, c, brain) for c in ("t1", "t1c", "flair")}
-    pieces, count = ndimage.label(new > 0)
+def tumour_figures(case, label: np.ndarray, white: np.ndarray, brain: np.ndarray) -> list[dict]:
+    """Per connected lesion of ``label`` (BraTS values: 2 edema, 3 enhancing): its volume (ml), the
+    enhancing tumour's T1c / T1 ratio over the white matter's (enhancement: > 1), and the edema's
+    FLAIR and T2 over the white matter's (vasogenic edema: both > 1)."""
+    images = {c: normalized(case, c, brain) for c in ("t1", "t1c", "t2", "flair")}
+    pieces, count = ndimage.label(label > 0)
     lesions = []
     for k in range(1, count + 1):
         part = pieces == k
-        enhancing, edema = part & (new == 3), part & (new == 2)
+        enhancing, edema = part & (label == 3), part & (label == 2)
         figures = {"ml": round(float(part.sum()) * float(np.prod(case.reference.GetSpacing())) / 1000.0, 2)}
         if enhancing.any():
             enhancement = images["t1c"][enhancing].mean() / images["t1"][enhancing].mean()
             figures["t1c_over_t1_enhancing_vs_white"] = round(
                 float(enhancement / (images["t1c"][white].mean() / images["t1"][white].mean())), 3)
-        if edema.any():
-            figures["flair_edema_vs_white"] = round(float(images["flair"][edema].mean() / images["flair"][white].mean()), 3)
+        for contrast in ("flair", "t2"):
+            if edema.any():
+                figures[f"{contrast}_edema_vs_white"] = round(
+                    float(images[contrast][edema].mean() / images[contrast][white].mean()), 3)
         lesions.append(figures)
-    return {"lesions": lesions}
+    return lesions
+
+
+def metastasis_figures(synthesizer: Synthesizer, case, own: np.ndarray | None, seed: int) -> dict:
+    painted, new = paint(synthesizer, case, np.random.default_rng(seed), count=2)
+    brain, white = white_matter_reference(case, painted, own)
+    return {"lesions": tumour_figures(painted, new, white, brain)}
+
+
+def real_tumour_reference(folder: Path) -> dict:
+    """The same figures for a real labelled tumour (a BraTS glioma: no real metastasis is public
+    here; its enhancing tumour and vasogenic edema are the nearest real tissue)."""
+    case = read_brats_case(folder, require_label=True)
+    brain, white = white_matter_reference(case, case, None)
+    return {"case": folder.name, "lesions": tumour_figures(case, sitk.GetArrayFromImage(case.label), white, brain)}
 
 
 def main() -> None:
@@ -124,6 +143,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, nargs="+", default=[REAL / "ms"])
     parser.add_argument("--ms-model", help="MS model folder (default: the pathology's)")
     parser.add_argument("--metastasis-model", help="metastasis model folder (default: the pathology's)")
+    parser.add_argument("--reference", type=Path, nargs="*", default=[REAL / "glioma"],
+                        help="datasets of real labelled tumours whose enhancement and edema are printed as the reference")
     parser.add_argument("--load-ml", type=float, default=3.0, help="MS lesion load to paint (ml)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -137,8 +158,9 @@ def main() -> None:
         cases.append({"case": folder.name, "ms": ms_figures(ms, case, own, args.load_ml, args.seed),
                       "metastasis": metastasis_figures(metastasis, case, own, args.seed),
                       "seconds": round(time.perf_counter() - started, 1)})
+    reference = [real_tumour_reference(folder) for dataset in args.reference for folder in find_brats_cases(dataset)]
     print(json.dumps({"ms_model": ms.card.model_id, "metastasis_model": metastasis.card.model_id,
-                      "load_ml": args.load_ml, "cases": cases}, indent=1))
+                      "load_ml": args.load_ml, "cases": cases, "real_tumour_reference": reference}, indent=1))
 
 
 if __name__ == "__main__":
