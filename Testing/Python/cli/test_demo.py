@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from SynthPathologyLib.cli.main import main
@@ -13,14 +14,25 @@ from SynthPathologyLib.core.image_io import ras_to_lps
 from SynthPathologyLib.io.brats import read_brats_case
 from SynthPathologyLib.lesions.placement import core_centroid_lps
 from SynthPathologyLib.models.generator import load_model
+from SynthPathologyLib.pathologies import get_pathology, pathology_names
 from SynthPathologyLib.synthesis.synthesizer import default_model_path
 
 
-def test_shipped_model_loads_with_its_card():
-    model = load_model(default_model_path())
-    assert model.card.pathology == "glioma"
+@pytest.mark.parametrize("pathology", pathology_names())
+def test_each_pathologys_shipped_model_loads_with_its_card(pathology):
+    model = load_model(default_model_path(pathology))
+    assert model.card.pathology == pathology
     assert model.card.contrasts == ["t1", "t1c", "t2", "flair"]
     assert model.card.training["steps"] > 0 and model.card.metrics
+
+
+def test_the_demo_paints_each_pathology_with_its_shipped_model(tmp_path):
+    for pathology in ("metastasis", "ms"):
+        assert main(["demo", "--out", str(tmp_path / pathology), "--pathology", pathology]) == 0
+        provenance = json.loads((tmp_path / pathology / "synthetic" / "provenance.json").read_text())
+        assert provenance["model_id"] == f"{pathology}_v1"
+        label = sitk.GetArrayFromImage(read_brats_case(tmp_path / pathology / "synthetic", require_label=True).label)
+        assert set(np.unique(label)) - {0} <= {info.value for info in get_pathology(pathology).labels}
 
 
 def test_demo_writes_the_synthetic_case_and_montages(tmp_path):
