@@ -322,8 +322,7 @@ class SynthPathologyLogic(ScriptedLoadableModuleLogic):
         defaults = Composition.for_pathology(params.pathology)
         for name, field in COMPOSITION.items():
             setattr(params, name, getattr(defaults, field))
-        low, high = get_pathology(params.pathology).diameter_range_mm
-        params.diameterMm = min(max(params.diameterMm, low, 3.0), high)
+        params.diameterMm = max(get_pathology(params.pathology).fit_diameter_mm(params.diameterMm), 3.0)  # slider floor
 
     @functools.cached_property
     def session(self):

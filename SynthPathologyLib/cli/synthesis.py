@@ -216,8 +216,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     brain = phantom.case
     prepared = synthesizer.prepare(brain, white_matter=phantom.tissues.wm)  # known: no need to estimate it
     pathology = synthesizer.pathology
-    low, high = pathology.diameter_range_mm
-    diameter = min(max(DEMO_DIAMETER_MM, low), high)
+    diameter = pathology.fit_diameter_mm(DEMO_DIAMETER_MM)
     spec = LesionSpec(center_lps=ras_to_lps(DEMO_SEED_RAS), diameters_mm=(diameter,) * 3,
                       composition=Composition.for_pathology(pathology.name), pathology=pathology.name,
                       random_seed=args.random_seed)

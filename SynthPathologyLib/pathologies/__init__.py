@@ -77,6 +77,12 @@ class Pathology:
     def core_values(self) -> tuple[int, ...]:
         return tuple(label.value for label in self.labels if label.region in self.core_regions)
 
+    def fit_diameter_mm(self, diameter_mm: float) -> float:
+        """``diameter_mm`` brought into :attr:`diameter_range_mm` (a 30 mm glioma size asked of MS
+        becomes a 15 mm plaque)."""
+        low, high = self.diameter_range_mm
+        return min(max(float(diameter_mm), low), high)
+
     def value_of(self, region: str) -> int:
         """The label value that marks ``region``."""
         for label in self.labels:

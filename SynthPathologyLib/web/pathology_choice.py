@@ -40,11 +40,10 @@ def pathology_state(name: str, diameters_mm: Sequence[float]) -> dict:
     diameter range (a 30 mm glioma seed becomes a 15 mm plaque)."""
     pathology = get_pathology(name)
     composition = Composition.for_pathology(name)
-    low, high = pathology.diameter_range_mm
     diameters = {}
     for key, diameter in zip(DIAMETER_KEYS, diameters_mm):
         _, slider_low, slider_high, _ = SLIDERS[key]
-        diameters[key] = min(max(float(diameter), low, slider_low), high, slider_high)
+        diameters[key] = min(max(pathology.fit_diameter_mm(diameter), slider_low), slider_high)
     return {
         "pathology": name,
         "pathology_labels": [{"value": label.value, "name": label.name, "abbreviation": label.abbreviation,

@@ -52,7 +52,8 @@ def normalized(case, contrast: str, brain: np.ndarray) -> np.ndarray:
 
 
 def paint(synthesizer: Synthesizer, case, rng: np.random.Generator, **amount):
-    """The case with the pathology's lesions drawn and painted; the new lesions' label (z, y, x)."""
+    """The case with the pathology's lesions drawn and painted, the new lesions' label (z, y, x),
+    and the white-matter probability estimated from the case's T1 to place them."""
     prepared, csf = prepare_beside_existing(synthesizer, case)
     drawn = draw_fitting_lesions(prepared.mask, prepared.white_matter, csf, rng,
                                  synthesizer.pathology.diameter_range_mm, synthesizer.pathology.name,
@@ -63,7 +64,7 @@ def paint(synthesizer: Synthesizer, case, rng: np.random.Generator, **amount):
     new = np.zeros(sitk.GetArrayViewFromImage(result.case.label).shape, np.uint8)
     for _, label, _ in drawn:
         new = np.maximum(new, sitk.GetArrayViewFromImage(label))
-    return result.case, new
+    return result.case, new, prepared.white_matter
 
 
 def own_plaques(folder: Path) -> np.ndarray | None:
@@ -72,20 +73,21 @@ def own_plaques(folder: Path) -> np.ndarray | None:
     return sitk.GetArrayFromImage(read_image(path)) > 0 if path.is_file() else None
 
 
-def white_matter_reference(case, painted, own: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Brain mask and the normal-appearing white matter of ``case`` (clear of every lesion in
-    ``painted`` and of the case's ``own`` plaques)."""
+def white_matter_reference(case, white_matter: sitk.Image, painted, own: np.ndarray | None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Brain mask and the normal-appearing white matter of ``case``: ``white_matter`` probability
+    above ``NORMAL_WHITE``, clear of every lesion in ``painted`` and of the case's ``own`` plaques."""
     brain = sitk.GetArrayFromImage(case.mask()) > 0
-    wm = sitk.GetArrayFromImage(estimate_tissue_maps_with_priors(case.images["t1"], case.mask()).wm)
     lesions = sitk.GetArrayViewFromImage(painted.label) > 0
     if own is not None:
         lesions = lesions | own
-    return brain, (wm > NORMAL_WHITE) & brain & ~ndimage.binary_dilation(lesions, iterations=3)
+    normal = (sitk.GetArrayViewFromImage(white_matter) > NORMAL_WHITE) & brain
+    return brain, normal & ~ndimage.binary_dilation(lesions, iterations=3)
 
 
 def ms_figures(synthesizer: Synthesizer, case, own: np.ndarray | None, load_ml: float, seed: int) -> dict:
-    painted, new = paint(synthesizer, case, np.random.default_rng(seed), load_ml=load_ml)
-    brain, white = white_matter_reference(case, painted, own)
+    painted, new, white_matter = paint(synthesizer, case, np.random.default_rng(seed), load_ml=load_ml)
+    brain, white = white_matter_reference(case, white_matter, painted, own)
     ratios, real = {}, {}
     for contrast in ("flair", "t2", "t1"):
         image = normalized(painted, contrast, brain)
@@ -125,8 +127,8 @@ def tumour_figures(case, label: np.ndarray, white: np.ndarray, brain: np.ndarray
 
 
 def metastasis_figures(synthesizer: Synthesizer, case, own: np.ndarray | None, seed: int) -> dict:
-    painted, new = paint(synthesizer, case, np.random.default_rng(seed), count=2)
-    brain, white = white_matter_reference(case, painted, own)
+    painted, new, white_matter = paint(synthesizer, case, np.random.default_rng(seed), count=2)
+    brain, white = white_matter_reference(case, white_matter, painted, own)
     return {"lesions": tumour_figures(painted, new, white, brain)}
 
 
@@ -134,7 +136,8 @@ def real_tumour_reference(folder: Path) -> dict:
     """The same figures for a real labelled tumour (a BraTS glioma: no real metastasis is public
     here; its enhancing tumour and vasogenic edema are the nearest real tissue)."""
     case = read_brats_case(folder, require_label=True)
-    brain, white = white_matter_reference(case, case, None)
+    white_matter = estimate_tissue_maps_with_priors(case.images["t1"], case.mask()).wm
+    brain, white = white_matter_reference(case, white_matter, case, None)
     return {"case": folder.name, "lesions": tumour_figures(case, sitk.GetArrayFromImage(case.label), white, brain)}
 
 
