@@ -6,7 +6,7 @@ Each step draws ``batch_size`` patches from a random generator seeded by (seed, 
 run is reproducible on one device: a patch centres on a random lesion voxel with probability
 ``lesion_fraction``, else on a random brain voxel; random flips on the three axes and a random
 intensity scale (±10%) augment it. Loss: MONAI DiceCELoss on the sigmoid region channels. Adam,
-cosine learning-rate decay, bf16 autocast.
+cosine learning-rate decay, bf16 autocast where the hardware runs it fast.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from monai.losses import DiceCELoss
 from tqdm import tqdm
 
+from ..core.precision import inference_autocast
 from ..core.voxel_box import centered_box
 from ..io.brats import read_brats_case
 from ..models.segmenter import SegmenterCard
@@ -72,7 +73,7 @@ def train_segmenter(cases: Sequence[NetworkInput], card: SegmenterCard, settings
                    for _ in range(settings.batch_size)]
         images = torch.from_numpy(np.stack([p[0] for p in patches])).to(device)
         targets = torch.from_numpy(np.stack([region_masks(p[1], card.regions) for p in patches])).float().to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with inference_autocast(device):
             logits = network(images)
         loss = loss_function(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from helpers.models import save_tiny_model, seed_in_white_matter
+from scipy import ndimage
 
 from SynthPathologyLib.core.case import Case
 from SynthPathologyLib.core.errors import CaseError
@@ -16,6 +17,7 @@ from SynthPathologyLib.lesions.placement import core_centroid_lps
 from SynthPathologyLib.lesions.spec import LesionSpec
 from SynthPathologyLib.synthesis import synthesizer as synthesizer_module
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
+from SynthPathologyLib.synthesis.texture import fine_energy, noise_floor
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +106,18 @@ def test_provenance_names_the_model_and_its_hash(synthesizer, healthy_case):
     assert len(provenance["model_sha256"]) == 64
     assert provenance["random_seed"] == 9
     assert tuple(provenance["lesion"]["center_lps"]) == spec.center_lps
+
+
+def test_painted_tissue_has_the_grain_of_the_scan_around_it(synthesizer, healthy_case):
+    # The untrained generator's output has its own grain; the lesion must carry the scan's.
+    spec = LesionSpec(center_lps=seed_in_white_matter(healthy_case), diameters_mm=(24, 24, 24), random_seed=2)
+    result = synthesizer.synthesize(healthy_case, spec)
+    lesion = sitk.GetArrayFromImage(result.label) > 0
+    region = sitk.GetArrayFromImage(result.region) > 0
+    brain = sitk.GetArrayFromImage(healthy_case.mask()) > 0
+    around = ndimage.binary_dilation(region, iterations=12) & brain & ~region
+    assert set(result.provenance["texture"]) == set(healthy_case.images)
+    for contrast, image in result.case.images.items():
+        painted = fine_energy(sitk.GetArrayFromImage(image).astype(np.float64), lesion)
+        scan = noise_floor(sitk.GetArrayFromImage(healthy_case.images[contrast]).astype(np.float64), around)
+        assert 1 / 1.5 < painted / scan < 1.5, (contrast, result.provenance["texture"][contrast])
