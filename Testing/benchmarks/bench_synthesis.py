@@ -7,16 +7,18 @@ Prints one JSON object:
   warm-up; ``split_s_median`` breaks it down;
   ``prepare_case_s`` is the once-per-brain preparation (mask, normalization, white matter);
 - ``network_gflop`` (the trained generator's FLOPs over all windows of one synthesis),
-  ``network_gflops_per_s`` achieved, the bf16 matmul ceiling (best of 3 large matmuls, measured
-  just before each synthesis run) and ``network_fraction_of_ceiling``, the median of the per-run
+  ``network_gflops_per_s`` achieved, the matmul ceiling in the inference precision
+  (``inference_dtype``: bf16 where the hardware runs it fast, else float32; best of 3 large
+  matmuls, measured just before each synthesis run) and ``network_fraction_of_ceiling``, the median of the per-run
   ratios; ``network_gflop_executed`` adds the zero taps that the generator's sub-pixel inference
   form multiplies; ``convolutions_only_fraction_of_ceiling`` is the same ratio for the network's
-  convolution layers alone (each on the input it gets, bf16 weights, channels-last), as if its
+  convolution layers alone (each on the input it gets, weights in the inference precision,
+  channels-last), as if its
   norms, activations and concatenations cost nothing (about the most the whole network can reach);
 - ``inpaint_s_median``: ``Synthesizer.inpaint`` (healthy fill) of a 40 mm spherical mask (33 ml, about
   a BraTS 2023 inpainting mask) in the same brain, whole output images built, median of ``--runs``;
 - ``train_step_s_median``: one discriminator + generator update at the model's training settings
-  (its card's, else the defaults), patch and batch.
+  (its card's, else the defaults), patch and batch, in the inference precision.
 
     python Testing/benchmarks/bench_synthesis.py [--model DIR] [--device auto|cpu|cuda] [--runs 7]
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import statistics
 import time
@@ -35,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from SynthPathologyLib.cli.synthesis import DEMO_SEED_RAS
 from SynthPathologyLib.core.image_io import copy_geometry, ras_to_lps
+from SynthPathologyLib.core.precision import bf16_is_fast
 from SynthPathologyLib.lesions.spec import LesionSpec
 from SynthPathologyLib.networks.pix2pix import network_layout
 from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_case
@@ -45,10 +49,15 @@ from SynthPathologyLib.training.distributed import Distributed
 from SynthPathologyLib.training.step import build_models, train_step
 
 
+def inference_dtype(device: torch.device) -> torch.dtype:
+    """The precision the synthesizer's generator runs in on ``device``."""
+    return torch.bfloat16 if bf16_is_fast(device) else torch.float32
+
+
 def matmul_ceiling_gflops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
-    """Best bf16 matmul throughput (GFLOP/s) over ``repeats`` runs."""
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    """Best matmul throughput (GFLOP/s) in the inference precision over ``repeats`` runs."""
+    a = torch.randn(size, size, device=device, dtype=inference_dtype(device))
+    b = torch.randn(size, size, device=device, dtype=inference_dtype(device))
     return 2 * size**3 / best_seconds(lambda: torch.matmul(a, b), device, repeats) / 1e9
 
 
@@ -92,11 +101,12 @@ def network_gflop(synthesizer: Synthesizer, prepared, spec: LesionSpec) -> tuple
 
 def convolution_layers(synthesizer: Synthesizer) -> list[tuple[torch.nn.Module, torch.Tensor]]:
     """The inference generator's convolutions, each with the input (1, C, D, H, W) it receives on
-    one patch, in their fastest form here (bf16 weights, channels-last)."""
+    one patch, in their fastest form here (weights in the inference precision, channels-last)."""
+    dtype = inference_dtype(synthesizer.device)
     model = copy.deepcopy(synthesizer.inference_generator)
-    model.to(torch.bfloat16, memory_format=torch.channels_last_3d)
+    model.to(dtype, memory_format=torch.channels_last_3d)
     channels = condition_channels(synthesizer)
-    patch = torch.randn(1, channels, *synthesizer.card.patch_size, device=synthesizer.device, dtype=torch.bfloat16)
+    patch = torch.randn(1, channels, *synthesizer.card.patch_size, device=synthesizer.device, dtype=dtype)
     layers = []
     hooks = [module.register_forward_hook(lambda module, args, _: layers.append((module, args[0])))
              for module in model.modules() if isinstance(module, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
@@ -123,6 +133,8 @@ def train_step_seconds(synthesizer: Synthesizer, runs: int) -> float:
     settings = synthesizer.card.training.get("config")
     config = TrainConfig(**{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__}) \
         if settings else TrainConfig()
+    # A bf16 step on a CPU without bf16 kernels measures the fallback path, not training.
+    config = dataclasses.replace(config, precision="bf16" if bf16_is_fast(device) else "fp32")
     layout = synthesizer.card.layout()
     models = build_models(config, layout, device, Distributed())
     shape = (config.batch_size, *config.patch_size)
@@ -199,7 +211,8 @@ def main() -> None:
         "network_gflop": round(gflop, 2),
         "network_gflop_executed": round(executed_gflop, 2),
         "network_gflops_per_s": round(statistics.median(achieved), 1),
-        "bf16_matmul_ceiling_gflops_per_s": round(statistics.median(ceilings), 1),
+        "inference_dtype": str(inference_dtype(synthesizer.device)).removeprefix("torch."),
+        "matmul_ceiling_gflops_per_s": round(statistics.median(ceilings), 1),
         "network_fraction_of_ceiling": round(statistics.median(fractions), 3),
         "network_fraction_of_ceiling_runs": [round(f, 3) for f in fractions],
         "convolutions_only_fraction_of_ceiling": round(statistics.median(convolution_fractions), 3),
