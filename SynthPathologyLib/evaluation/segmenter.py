@@ -21,7 +21,7 @@ from monai.inferers import sliding_window_inference
 from monai.networks.nets import SegResNet
 
 from ..core.case import Case
-from ..core.precision import inference_autocast
+from ..core.precision import fast_autocast
 from ..core.resources import resource_path
 from ..core.voxel_box import centered_box
 from ..models.card import load_weights, read_card
@@ -118,7 +118,7 @@ def segment(segmenter: Segmenter, data: NetworkInput) -> np.ndarray:
     """(z, y, x) uint8 label map predicted inside the brain, at the segmenter's spacing
     (sliding window of the training patch, bf16 autocast where fast)."""
     tensor = torch.from_numpy(data.image)[None].to(segmenter.device)
-    with inference_autocast(segmenter.device):
+    with fast_autocast(segmenter.device):
         logits = sliding_window_inference(tensor, roi_size=tuple(segmenter.card.patch_size), sw_batch_size=2,
                                           predictor=segmenter.network, overlap=0.25, mode="gaussian")
     regions = (logits[0].float() > 0).cpu().numpy() & data.brain[None]
@@ -148,6 +148,6 @@ def encoder_features(segmenter: Segmenter, data: NetworkInput, label: np.ndarray
     and the levels concatenated (D = init_filters * (2 ** levels - 1))."""
     crop = lesion_crop(data, segmenter.card.feature_crop, label)
     tensor = torch.from_numpy(np.ascontiguousarray(crop.image))[None].to(segmenter.device)
-    with inference_autocast(segmenter.device):
+    with fast_autocast(segmenter.device):
         _, levels = segmenter.network.encode(tensor)
     return torch.cat([level.float().mean(dim=(2, 3, 4)) for level in levels], dim=1)[0].cpu().double().numpy()

@@ -20,7 +20,7 @@ import torch
 from monai.losses import DiceCELoss
 from tqdm import tqdm
 
-from ..core.precision import inference_autocast
+from ..core.precision import fast_autocast
 from ..core.voxel_box import centered_box
 from ..io.brats import read_brats_case
 from ..models.segmenter import SegmenterCard
@@ -73,7 +73,7 @@ def train_segmenter(cases: Sequence[NetworkInput], card: SegmenterCard, settings
                    for _ in range(settings.batch_size)]
         images = torch.from_numpy(np.stack([p[0] for p in patches])).to(device)
         targets = torch.from_numpy(np.stack([region_masks(p[1], card.regions) for p in patches])).float().to(device)
-        with inference_autocast(device):
+        with fast_autocast(device):
             logits = network(images)
         loss = loss_function(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)

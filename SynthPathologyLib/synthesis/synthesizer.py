@@ -35,7 +35,7 @@ from ..core.case import Case
 from ..core.errors import CaseError, SynthPathologyError
 from ..core.image_io import copy_geometry, require_same_grid
 from ..core.labels import check_label
-from ..core.precision import inference_autocast
+from ..core.precision import fast_autocast
 from ..core.resources import resource_path
 from ..core.voxel_box import EMPTY_BOX, bounding_box, box_within, on_box
 from ..lesions.existing import union_labels
@@ -155,7 +155,7 @@ class Synthesizer:
     Args:
         model: a model folder, a :class:`LoadedModel`, or None for the pathology's default model.
         device: "auto" (CUDA if available, else CPU), "cpu" or "cuda[:N]". Inference runs under
-            bf16 autocast where the hardware runs it fast (:func:`~SynthPathologyLib.core.precision.bf16_is_fast`).
+            bf16 autocast where the hardware runs it fast (:func:`~SynthPathologyLib.core.precision.fast_dtype`).
         pathology: the registered pathology asked for; a model of another is refused
             (:meth:`check_pathology`). None: the model's own (glioma's default model when ``model`` is None).
 
@@ -362,7 +362,7 @@ class Synthesizer:
         """(Cc, z, y, x) condition -> (C, z, y, x) float32 normalized prediction."""
         tensor = torch.from_numpy(condition)[None].to(self.device)
         window = self._window(tuple(tensor.shape[2:]))
-        with inference_autocast(self.device):
+        with fast_autocast(self.device):
             if tuple(tensor.shape[2:]) == window:  # one window: the window weighting would cancel out
                 output = self.inference_generator(tensor)
             else:  # MONAI pads a crop smaller than the window and crops the output back

@@ -29,14 +29,15 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.voxel_box import bounding_box
-from ..evaluation.artifacts import blocks_inside, checkerboard_energy, checkerboard_response
+from ..evaluation.artifacts import blocks_inside, checkerboard_response
 
 # The Gaussian (voxels) whose residual is the detail scaled down: wide enough that the smoothed
 # painting has almost no fine-scale energy left, narrow enough to keep 3-voxel structure.
 DETAIL_SIGMA_VOXELS = 1.0
 # The share of the scan's squared responses, lowest first, that estimates its noise floor.
 FLOOR_FRACTION = 0.5
-# E[r**2 | r**2 <= its median] for a standard normal r: turns the lower half's mean into a variance.
+# E[r**2 | r**2 <= its median] for a standard normal r (chi2(3).cdf(q) / 0.5 at q = chi2(1)'s median):
+# turns the lower half's mean into a variance.
 _LOWER_HALF_NORMAL_MEAN = 0.142645
 # Fewer 2x2x2 blocks than this give no estimate (the texture is then left as generated).
 MIN_BLOCKS = 64
@@ -57,12 +58,6 @@ def noise_floor(image: np.ndarray, mask: np.ndarray) -> float | None:
     return float(np.partition(squared, kept - 1)[:kept].mean()) / _LOWER_HALF_NORMAL_MEAN
 
 
-def fine_energy(image: np.ndarray, mask: np.ndarray) -> float | None:
-    """Mean squared alternating-sign response of ``image`` over the blocks wholly inside ``mask``;
-    None when fewer than :data:`MIN_BLOCKS` blocks fit."""
-    return checkerboard_energy(image, mask) if int(blocks_inside(mask).sum()) >= MIN_BLOCKS else None
-
-
 def match_fine_texture(generated: np.ndarray, source: np.ndarray, region: np.ndarray, core: np.ndarray,
                        context: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """``generated`` (the generator's crop, image units) with its fine-scale energy brought to the
@@ -78,21 +73,34 @@ def match_fine_texture(generated: np.ndarray, source: np.ndarray, region: np.nda
     """
     generated = np.asarray(generated, np.float64)
     target = noise_floor(source, context)
-    measured = core & region if int(blocks_inside(core & region).sum()) >= MIN_BLOCKS else region
-    current = fine_energy(generated, measured)
-    if target is None or current is None or (current * TOLERANCE >= target and target * TOLERANCE >= current):
-        return generated, {}
+    # Everything measured lies in the region's box: the painting's responses are taken there once.
     box = bounding_box(region, pad_voxels=int(np.ceil(3 * DETAIL_SIGMA_VOXELS)))
+    blocks = blocks_inside((core & region)[box])
+    if int(blocks.sum()) < MIN_BLOCKS:
+        blocks = blocks_inside(region[box])
+    if target is None or int(blocks.sum()) < MIN_BLOCKS:
+        return generated, {}
+    crop = generated[box]
+    response = checkerboard_response(crop)
+    current = _energy(response, blocks)
+    if current * TOLERANCE >= target and target * TOLERANCE >= current:
+        return generated, {}
     adjusted = generated.copy()
     if current > target:
-        smoothed = ndimage.gaussian_filter(generated[box], DETAIL_SIGMA_VOXELS, truncate=3.0)
-        detail = generated[box] - smoothed
-        # The response is linear: scaling the detail by a scales its fine-scale energy by a**2.
-        left = target - (fine_energy(smoothed, measured[box]) or 0.0)
-        scale = float(np.sqrt(np.clip(left / max(fine_energy(detail, measured[box]) or 0.0, 1e-30), 0.0, 1.0)))
-        adjusted[box] = smoothed + scale * detail
+        smoothed = ndimage.gaussian_filter(crop, DETAIL_SIGMA_VOXELS, truncate=3.0)
+        smoothed_response = checkerboard_response(smoothed)
+        # The response is linear: the detail's is the difference of the two, and scaling the
+        # detail by a scales its fine-scale energy by a**2.
+        left = target - _energy(smoothed_response, blocks)
+        detail = max(_energy(response - smoothed_response, blocks), 1e-30)
+        scale = float(np.sqrt(np.clip(left / detail, 0.0, 1.0)))
+        adjusted[box] = smoothed + scale * (crop - smoothed)
         return adjusted, {"detail_scale": scale}
     sd = float(np.sqrt(8.0 * (target - current)))
-    adjusted[box] += sd * rng.standard_normal(adjusted[box].shape)
+    adjusted[box] += sd * rng.standard_normal(crop.shape)
     return adjusted, {"noise_sd": sd}
 
+
+def _energy(response: np.ndarray, blocks: np.ndarray) -> float:
+    """Mean squared alternating-sign ``response`` over the ``blocks`` (bool, its shape)."""
+    return float(np.mean(response[blocks] ** 2))

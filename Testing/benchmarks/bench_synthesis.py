@@ -9,12 +9,11 @@ Prints one JSON object:
 - ``network_gflop`` (the trained generator's FLOPs over all windows of one synthesis),
   ``network_gflops_per_s`` achieved, the matmul ceiling in the inference precision
   (``inference_dtype``: bf16 where the hardware runs it fast, else float32; best of 3 large
-  matmuls, measured just before each synthesis run) and ``network_fraction_of_ceiling``, the median of the per-run
-  ratios; ``network_gflop_executed`` adds the zero taps that the generator's sub-pixel inference
+  matmuls, measured just before each synthesis run) and ``network_fraction_of_ceiling``, the
+  median of the per-run ratios; ``network_gflop_executed`` adds the zero taps that the generator's sub-pixel inference
   form multiplies; ``convolutions_only_fraction_of_ceiling`` is the same ratio for the network's
   convolution layers alone (each on the input it gets, weights in the inference precision,
-  channels-last), as if its
-  norms, activations and concatenations cost nothing (about the most the whole network can reach);
+  channels-last), as if its norms, activations and concatenations cost nothing (about the most the whole network can reach);
 - ``inpaint_s_median``: ``Synthesizer.inpaint`` (healthy fill) of a 40 mm spherical mask (33 ml, about
   a BraTS 2023 inpainting mask) in the same brain, whole output images built, median of ``--runs``;
 - ``train_step_s_median``: one discriminator + generator update at the model's training settings
@@ -38,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from SynthPathologyLib.cli.synthesis import DEMO_SEED_RAS
 from SynthPathologyLib.core.image_io import copy_geometry, ras_to_lps
-from SynthPathologyLib.core.precision import bf16_is_fast
+from SynthPathologyLib.core.precision import fast_dtype
 from SynthPathologyLib.lesions.spec import LesionSpec
 from SynthPathologyLib.networks.pix2pix import network_layout
 from SynthPathologyLib.phantom.generator import PhantomOptions, make_phantom_case
@@ -49,15 +48,10 @@ from SynthPathologyLib.training.distributed import Distributed
 from SynthPathologyLib.training.step import build_models, train_step
 
 
-def inference_dtype(device: torch.device) -> torch.dtype:
-    """The precision the synthesizer's generator runs in on ``device``."""
-    return torch.bfloat16 if bf16_is_fast(device) else torch.float32
-
-
 def matmul_ceiling_gflops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
     """Best matmul throughput (GFLOP/s) in the inference precision over ``repeats`` runs."""
-    a = torch.randn(size, size, device=device, dtype=inference_dtype(device))
-    b = torch.randn(size, size, device=device, dtype=inference_dtype(device))
+    a = torch.randn(size, size, device=device, dtype=fast_dtype(device))
+    b = torch.randn(size, size, device=device, dtype=fast_dtype(device))
     return 2 * size**3 / best_seconds(lambda: torch.matmul(a, b), device, repeats) / 1e9
 
 
@@ -102,7 +96,7 @@ def network_gflop(synthesizer: Synthesizer, prepared, spec: LesionSpec) -> tuple
 def convolution_layers(synthesizer: Synthesizer) -> list[tuple[torch.nn.Module, torch.Tensor]]:
     """The inference generator's convolutions, each with the input (1, C, D, H, W) it receives on
     one patch, in their fastest form here (weights in the inference precision, channels-last)."""
-    dtype = inference_dtype(synthesizer.device)
+    dtype = fast_dtype(synthesizer.device)
     model = copy.deepcopy(synthesizer.inference_generator)
     model.to(dtype, memory_format=torch.channels_last_3d)
     channels = condition_channels(synthesizer)
@@ -134,7 +128,7 @@ def train_step_seconds(synthesizer: Synthesizer, runs: int) -> float:
     config = TrainConfig(**{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__}) \
         if settings else TrainConfig()
     # A bf16 step on a CPU without bf16 kernels measures the fallback path, not training.
-    config = dataclasses.replace(config, precision="bf16" if bf16_is_fast(device) else "fp32")
+    config = dataclasses.replace(config, precision="bf16" if fast_dtype(device) == torch.bfloat16 else "fp32")
     layout = synthesizer.card.layout()
     models = build_models(config, layout, device, Distributed())
     shape = (config.batch_size, *config.patch_size)
@@ -211,7 +205,7 @@ def main() -> None:
         "network_gflop": round(gflop, 2),
         "network_gflop_executed": round(executed_gflop, 2),
         "network_gflops_per_s": round(statistics.median(achieved), 1),
-        "inference_dtype": str(inference_dtype(synthesizer.device)).removeprefix("torch."),
+        "inference_dtype": str(fast_dtype(synthesizer.device)).removeprefix("torch."),
         "matmul_ceiling_gflops_per_s": round(statistics.median(ceilings), 1),
         "network_fraction_of_ceiling": round(statistics.median(fractions), 3),
         "network_fraction_of_ceiling_runs": [round(f, 3) for f in fractions],

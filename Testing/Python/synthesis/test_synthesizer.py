@@ -13,11 +13,12 @@ from scipy import ndimage
 from SynthPathologyLib.core.case import Case
 from SynthPathologyLib.core.errors import CaseError
 from SynthPathologyLib.core.image_io import same_grid
+from SynthPathologyLib.evaluation.artifacts import checkerboard_energy
 from SynthPathologyLib.lesions.placement import core_centroid_lps
 from SynthPathologyLib.lesions.spec import LesionSpec
 from SynthPathologyLib.synthesis import synthesizer as synthesizer_module
 from SynthPathologyLib.synthesis.synthesizer import Synthesizer
-from SynthPathologyLib.synthesis.texture import fine_energy, noise_floor
+from SynthPathologyLib.synthesis.texture import noise_floor
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,6 @@ def test_painted_tissue_has_the_grain_of_the_scan_around_it(synthesizer, healthy
     around = ndimage.binary_dilation(region, iterations=12) & brain & ~region
     assert set(result.provenance["texture"]) == set(healthy_case.images)
     for contrast, image in result.case.images.items():
-        painted = fine_energy(sitk.GetArrayFromImage(image).astype(np.float64), lesion)
+        painted = checkerboard_energy(sitk.GetArrayFromImage(image).astype(np.float64), lesion)
         scan = noise_floor(sitk.GetArrayFromImage(healthy_case.images[contrast]).astype(np.float64), around)
         assert 1 / 1.5 < painted / scan < 1.5, (contrast, result.provenance["texture"][contrast])
